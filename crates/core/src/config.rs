@@ -1,0 +1,806 @@
+//! The configuration model (`greenroom.toml`) and its validation.
+//!
+//! [`parse`] turns the file's text into a validated [`Config`] or into a list
+//! of [`ConfigError`]s, each naming the file, line, column and key, with the
+//! offending line quoted. Unknown keys are rejected. This module is pure:
+//! [`load`] is the only function that touches the file system, and it only
+//! reads the file. Secrets are never read here: a `vars` value `env:NAME` or
+//! `file:PATH` stays a [`SecretRef`].
+
+use crate::refname;
+use crate::secret::SecretRef;
+use crate::template;
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+/// Placeholders allowed in `url` and `health`.
+pub const URL_PLACEHOLDERS: &[&str] = &["port", "slot", "environment", "component", "host"];
+/// Placeholders allowed in `[environment.vars]` values.
+pub const VAR_PLACEHOLDERS: &[&str] = &["slot", "environment"];
+
+/// Default lease time-to-live of an environment.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(2 * 3600);
+/// Default time a deploy waits for a component's health check.
+pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default timeout of a `command` driver command or a build.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Default first port of the process driver's port range.
+pub const DEFAULT_PORT_BASE: u16 = 20_000;
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// The directory relative paths are resolved against (the file's directory).
+    pub dir: PathBuf,
+    /// Where greenroom keeps its database, mirrors, builds, logs and run directories.
+    pub state_dir: PathBuf,
+    /// First port the process driver hands out.
+    pub port_base: u16,
+    /// Components, in file order.
+    pub components: Vec<Component>,
+    /// Environments, in file order.
+    pub environments: Vec<Environment>,
+}
+
+/// Which forge hosts a component's repository; decides the PR ref layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Forge {
+    /// `refs/pull/N/head`
+    Github,
+    /// `refs/merge-requests/N/head`
+    Gitlab,
+}
+
+/// What a base channel (`stg`, `prod`) of a component follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelSource {
+    /// A branch: `main`, or `branch:main`.
+    Branch(String),
+    /// The newest tag matching a glob, by version order: `tag:v*`.
+    TagPattern(String),
+    /// A published image tag: `image:stg` (with the component's `image`).
+    Image(String),
+}
+
+/// A component's health check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// An `http://` URL template; 2xx is healthy.
+    Http(String),
+    /// A shell command the config author wrote; exit 0 is healthy.
+    Command(String),
+}
+
+/// A deployable unit built from one repository.
+#[derive(Debug, Clone)]
+pub struct Component {
+    /// Unique name (`[a-z0-9][a-z0-9_-]*`).
+    pub name: String,
+    /// Git URL or absolute local path; `None` for image-only components.
+    pub repo: Option<String>,
+    /// PR ref layout.
+    pub forge: Forge,
+    /// Base channels: name -> what it follows.
+    pub channels: BTreeMap<String, ChannelSource>,
+    /// Image repository for `image:` channels.
+    pub image: Option<String>,
+    /// Command that turns an image tag into an immutable reference (prints it).
+    pub resolve: Option<String>,
+    /// Build command, run in a clean checkout.
+    pub build: Option<String>,
+    /// Process driver: the command that starts the component.
+    pub run: Option<String>,
+    /// Health check.
+    pub health: Option<Health>,
+    /// How long a deploy waits for the health check.
+    pub health_timeout: Duration,
+    /// Components this one needs first.
+    pub depends_on: Vec<String>,
+    /// Globs of files this component owns (impact analysis).
+    pub paths: Vec<String>,
+    /// Where people reach it (template).
+    pub url: Option<String>,
+    /// Command driver: deploy command.
+    pub deploy: Option<String>,
+    /// Command driver: stop command (must be safe to run twice).
+    pub stop: Option<String>,
+    /// Timeout for this component's build and command-driver commands.
+    pub timeout: Duration,
+}
+
+/// How an environment runs its components.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriverKind {
+    /// Local supervised processes (the embedded default).
+    Process,
+    /// The user's own deploy/stop commands.
+    Command,
+}
+
+/// A value of `[environment.vars]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VarValue {
+    /// A literal, possibly with `{slot}` / `{environment}` placeholders.
+    Literal(String),
+    /// A secret read at deploy time; never printed.
+    Secret(SecretRef),
+}
+
+/// A named place components run.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    /// Name; with slots, the instances are `NAME-1` .. `NAME-N`.
+    pub name: String,
+    /// Components deployed there (all components when the key is absent).
+    pub components: Vec<String>,
+    /// Driver.
+    pub driver: DriverKind,
+    /// Lease time-to-live.
+    pub lease_ttl: Duration,
+    /// Number of slots, if the environment is a pool.
+    pub slots: Option<u32>,
+    /// Isolation identity: variables every component gets.
+    pub vars: BTreeMap<String, VarValue>,
+}
+
+/// One concrete place: an environment, or one slot of a pooled environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// `staging`, or `dev-2` for slot 2 of `dev`.
+    pub name: String,
+    /// The `[[environment]]` it belongs to.
+    pub environment: String,
+    /// Slot number, if pooled.
+    pub slot: Option<u32>,
+}
+
+impl Config {
+    /// The component called `name`.
+    pub fn component(&self, name: &str) -> Option<&Component> {
+        self.components.iter().find(|c| c.name == name)
+    }
+
+    /// The environment called `name` (not a slot name).
+    pub fn environment(&self, name: &str) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.name == name)
+    }
+
+    /// Every concrete instance (environments and their slots), in file order.
+    pub fn instances(&self) -> Vec<Instance> {
+        self.environments.iter().flat_map(|e| e.instances()).collect()
+    }
+
+    /// The instances a `--env NAME` refers to: all slots of a pooled
+    /// environment, one slot (`dev-2`), or a plain environment.
+    pub fn lookup_instances(&self, name: &str) -> Result<Vec<Instance>, String> {
+        if let Some(env) = self.environment(name) {
+            return Ok(env.instances());
+        }
+        if let Some(inst) = self.instances().into_iter().find(|i| i.name == name) {
+            return Ok(vec![inst]);
+        }
+        let known: Vec<String> = self.environments.iter().map(|e| e.name.clone()).collect();
+        Err(format!(
+            "unknown environment `{name}` (configured: {})",
+            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+        ))
+    }
+}
+
+impl Environment {
+    /// This environment's instances: itself, or `NAME-1`..`NAME-N`.
+    pub fn instances(&self) -> Vec<Instance> {
+        match self.slots {
+            None => vec![Instance { name: self.name.clone(), environment: self.name.clone(), slot: None }],
+            Some(n) => (1..=n)
+                .map(|s| Instance { name: format!("{}-{s}", self.name), environment: self.name.clone(), slot: Some(s) })
+                .collect(),
+        }
+    }
+}
+
+/// One problem in a config file, located precisely.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line (0 when the problem has no location, e.g. an unreadable file).
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// The key, e.g. `component[api].depends_on`.
+    pub key: String,
+    /// What is wrong and what to do.
+    pub message: String,
+    /// The offending line of the file, for display.
+    pub source_line: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.file.display();
+        if self.line == 0 {
+            return write!(f, "{file}: {}: {}", self.key, self.message);
+        }
+        write!(f, "{file}:{}:{}: {}: {}", self.line, self.column, self.key, self.message)?;
+        if !self.source_line.is_empty() {
+            let gutter = self.line.to_string().len();
+            write!(
+                f,
+                "\n{:gutter$} |\n{} | {}\n{:gutter$} | {}^",
+                "",
+                self.line,
+                self.source_line,
+                "",
+                " ".repeat(self.column.saturating_sub(1))
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// All problems found in a config file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        if n > 1 {
+            write!(f, "\n{n} problems in the configuration")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads and validates a config file.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            key: "file".into(),
+            message: format!(
+                "cannot read the configuration: {e} (pass --config FILE, set GREENROOM_CONFIG, or run `greenroom quickstart`)"
+            ),
+            source_line: String::new(),
+        }])
+    })?;
+    let dir = path
+        .parent()
+        .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+        .unwrap_or(Path::new("."));
+    parse(&text, path, dir)
+}
+
+// ---------------------------------------------------------------------------
+// Raw (as written) model.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    state_dir: Option<Spanned<String>>,
+    port_base: Option<Spanned<u16>>,
+    #[serde(default)]
+    component: Vec<Spanned<RawComponent>>,
+    #[serde(default)]
+    environment: Vec<Spanned<RawEnvironment>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawComponent {
+    name: Spanned<String>,
+    repo: Option<Spanned<String>>,
+    forge: Option<Spanned<String>>,
+    channels: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    image: Option<Spanned<String>>,
+    resolve: Option<String>,
+    build: Option<String>,
+    run: Option<String>,
+    health: Option<Spanned<String>>,
+    health_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    depends_on: Vec<Spanned<String>>,
+    #[serde(default)]
+    paths: Vec<Spanned<String>>,
+    url: Option<Spanned<String>>,
+    deploy: Option<String>,
+    stop: Option<String>,
+    timeout: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnvironment {
+    name: Spanned<String>,
+    components: Option<Vec<Spanned<String>>>,
+    driver: Option<Spanned<String>>,
+    lease_ttl: Option<Spanned<String>>,
+    slots: Option<Spanned<u32>>,
+    #[serde(default)]
+    vars: BTreeMap<String, Spanned<String>>,
+}
+
+// ---------------------------------------------------------------------------
+// Validation.
+
+struct Ctx<'a> {
+    text: &'a str,
+    file: &'a Path,
+    errors: Vec<ConfigError>,
+}
+
+impl Ctx<'_> {
+    fn err(&mut self, span: std::ops::Range<usize>, key: impl Into<String>, message: impl Into<String>) {
+        let (line, column, source_line) = locate(self.text, span.start);
+        self.errors.push(ConfigError {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            key: key.into(),
+            message: message.into(),
+            source_line,
+        });
+    }
+
+    fn duration(&mut self, v: &Option<Spanned<String>>, key: String, default: Duration) -> Duration {
+        let Some(v) = v else { return default };
+        match humantime::parse_duration(v.get_ref()) {
+            Ok(d) if !d.is_zero() => d,
+            Ok(_) => {
+                self.err(v.span(), key, "must be longer than zero");
+                default
+            }
+            Err(e) => {
+                self.err(v.span(), key, format!("`{}` is not a duration ({e}); write e.g. \"30s\", \"10m\", \"2h\"", v.get_ref()));
+                default
+            }
+        }
+    }
+}
+
+/// 1-based line and column of a byte offset, and the line's text.
+fn locate(text: &str, offset: usize) -> (usize, usize, String) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let column = before[line_start..].chars().count() + 1;
+    let line_end = text[line_start..].find('\n').map(|i| line_start + i).unwrap_or(text.len());
+    (line, column, text[line_start..line_end].trim_end_matches('\r').to_string())
+}
+
+fn valid_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && s.len() <= 63
+}
+
+fn valid_var_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Parses and validates config text. `file` is used in messages; `dir` is
+/// what relative paths are resolved against.
+pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors> {
+    let mut cx = Ctx { text, file, errors: Vec::new() };
+    let raw: RawConfig = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            let (_, _, line_text) = locate(text, span.start);
+            let key = line_text
+                .split_once('=')
+                .map(|(k, _)| k.trim().to_string())
+                .filter(|k| !k.is_empty() && !k.starts_with('['))
+                .unwrap_or_else(|| "syntax".to_string());
+            let message = e.message().trim().to_string();
+            cx.err(span, key, message);
+            return Err(ConfigErrors(cx.errors));
+        }
+    };
+
+    let state_dir = match &raw.state_dir {
+        Some(s) if s.get_ref().trim().is_empty() => {
+            cx.err(s.span(), "state_dir", "must not be empty");
+            dir.join(".greenroom")
+        }
+        Some(s) => dir.join(s.get_ref()),
+        None => dir.join(".greenroom"),
+    };
+    let port_base = match &raw.port_base {
+        Some(p) if *p.get_ref() < 1024 => {
+            cx.err(p.span(), "port_base", "must be 1024 or higher (no privileged ports)");
+            DEFAULT_PORT_BASE
+        }
+        Some(p) => *p.get_ref(),
+        None => DEFAULT_PORT_BASE,
+    };
+
+    let mut components = Vec::new();
+    let mut seen = BTreeSet::new();
+    for rc in &raw.component {
+        let span = rc.span();
+        if let Some(c) = validate_component(&mut cx, rc.get_ref(), span, dir, &mut seen) {
+            components.push(c);
+        }
+    }
+    let names: Vec<String> = raw.component.iter().map(|c| c.get_ref().name.get_ref().clone()).collect();
+    for rc in &raw.component {
+        let rc = rc.get_ref();
+        for dep in &rc.depends_on {
+            if !names.contains(dep.get_ref()) {
+                cx.err(
+                    dep.span(),
+                    format!("component[{}].depends_on", rc.name.get_ref()),
+                    format!("unknown component `{}` (components: {})", dep.get_ref(), names.join(", ")),
+                );
+            } else if dep.get_ref() == rc.name.get_ref() {
+                cx.err(dep.span(), format!("component[{}].depends_on", rc.name.get_ref()), "a component cannot depend on itself");
+            }
+        }
+    }
+    if let Some(cycle) = dependency_cycle(&components) {
+        let first = &cycle[0];
+        let span = raw
+            .component
+            .iter()
+            .find(|c| c.get_ref().name.get_ref() == first)
+            .and_then(|c| c.get_ref().depends_on.first().map(|d| d.span()))
+            .unwrap_or(0..0);
+        cx.err(
+            span,
+            format!("component[{first}].depends_on"),
+            format!("dependency cycle: {} (deploy order must be a DAG)", cycle.join(" -> ")),
+        );
+    }
+
+    let mut environments = Vec::new();
+    let mut env_names = BTreeSet::new();
+    for re in &raw.environment {
+        if let Some(e) = validate_environment(&mut cx, re.get_ref(), &components, &names, &mut env_names) {
+            environments.push(e);
+        }
+    }
+    // Slot names must not collide with other environments.
+    let all: Vec<String> = environments.iter().flat_map(|e| e.instances()).map(|i| i.name).collect();
+    for re in &raw.environment {
+        let re = re.get_ref();
+        if let Some(slots) = &re.slots {
+            for s in 1..=*slots.get_ref() {
+                let slot_name = format!("{}-{s}", re.name.get_ref());
+                if all.iter().filter(|n| **n == slot_name).count() > 1 {
+                    cx.err(slots.span(), format!("environment[{}].slots", re.name.get_ref()), format!("slot `{slot_name}` has the same name as another environment"));
+                }
+            }
+        }
+    }
+
+    cx.errors.sort_by_key(|e| (e.line, e.column));
+    if cx.errors.is_empty() {
+        Ok(Config { path: file.to_path_buf(), dir: dir.to_path_buf(), state_dir, port_base, components, environments })
+    } else {
+        Err(ConfigErrors(cx.errors))
+    }
+}
+
+fn validate_component(
+    cx: &mut Ctx<'_>,
+    rc: &RawComponent,
+    span: std::ops::Range<usize>,
+    dir: &Path,
+    seen: &mut BTreeSet<String>,
+) -> Option<Component> {
+    let name = rc.name.get_ref().clone();
+    let key = |k: &str| format!("component[{name}].{k}");
+    let before = cx.errors.len();
+    if !valid_name(&name) {
+        cx.err(rc.name.span(), "component.name", format!("`{name}` is not a valid name: use lowercase letters, digits, `-` and `_`, starting with a letter or digit"));
+    } else if !seen.insert(name.clone()) {
+        cx.err(rc.name.span(), "component.name", format!("component `{name}` is defined twice"));
+    }
+
+    let repo = rc.repo.as_ref().map(|r| {
+        let v = r.get_ref().trim();
+        if v.is_empty() {
+            cx.err(r.span(), key("repo"), "must not be empty");
+        }
+        if v.starts_with('-') {
+            cx.err(r.span(), key("repo"), "must not start with `-`");
+        }
+        if v.contains("://") || is_scp_like(v) {
+            v.to_string()
+        } else {
+            // A local path, relative to the config file.
+            dir.join(v).to_string_lossy().into_owned()
+        }
+    });
+
+    let forge = match rc.forge.as_ref() {
+        None => Forge::Github,
+        Some(f) => match f.get_ref().as_str() {
+            "github" => Forge::Github,
+            "gitlab" => Forge::Gitlab,
+            other => {
+                cx.err(f.span(), key("forge"), format!("unknown forge `{other}` (expected `github` or `gitlab`)"));
+                Forge::Github
+            }
+        },
+    };
+
+    let image = rc.image.as_ref().map(|i| i.get_ref().clone());
+    let mut channels = BTreeMap::new();
+    match &rc.channels {
+        None => {
+            if repo.is_some() {
+                channels.insert("stg".to_string(), ChannelSource::Branch("main".to_string()));
+            }
+        }
+        Some(map) => {
+            for (ch, v) in map.get_ref() {
+                if !valid_name(ch) {
+                    cx.err(v.span(), key("channels"), format!("`{ch}` is not a valid channel name"));
+                    continue;
+                }
+                let val = v.get_ref();
+                let source = if let Some(p) = val.strip_prefix("tag:") {
+                    if let Err(e) = refname::check_pattern(p) {
+                        cx.err(v.span(), key("channels"), format!("`{p}` is not a valid tag pattern: it {e}"));
+                    }
+                    ChannelSource::TagPattern(p.to_string())
+                } else if let Some(t) = val.strip_prefix("image:") {
+                    if image.is_none() {
+                        cx.err(v.span(), key("channels"), format!("channel `{ch}` follows `image:{t}` but the component has no `image` (e.g. image = \"quay.io/org/{name}\")"));
+                    }
+                    if t.is_empty() || t.contains(|c: char| c.is_whitespace() || c == '/') {
+                        cx.err(v.span(), key("channels"), format!("`{t}` is not a valid image tag"));
+                    }
+                    ChannelSource::Image(t.to_string())
+                } else {
+                    let b = val.strip_prefix("branch:").unwrap_or(val);
+                    if let Err(e) = refname::check(b) {
+                        cx.err(v.span(), key("channels"), format!("`{b}` is not a valid branch name: it {e}"));
+                    }
+                    ChannelSource::Branch(b.to_string())
+                };
+                if matches!(source, ChannelSource::Branch(_) | ChannelSource::TagPattern(_)) && repo.is_none() {
+                    cx.err(v.span(), key("channels"), format!("channel `{ch}` follows a git ref but the component has no `repo`"));
+                }
+                channels.insert(ch.clone(), source);
+            }
+        }
+    }
+    if repo.is_none() && image.is_none() {
+        cx.err(rc.name.span(), key("repo"), "a component needs a `repo` (git URL or path) or an `image`");
+    }
+
+    let health = rc.health.as_ref().map(|h| {
+        let v = h.get_ref();
+        if v.starts_with("https://") {
+            cx.err(h.span(), key("health"), "https health checks are not supported yet: use an http:// URL or a command");
+        }
+        if v.starts_with("http://") {
+            for p in template::unknown_placeholders(v, URL_PLACEHOLDERS) {
+                cx.err(h.span(), key("health"), format!("unknown placeholder `{{{p}}}` (known: {})", URL_PLACEHOLDERS.join(", ")));
+            }
+            Health::Http(v.clone())
+        } else {
+            if v.trim().is_empty() {
+                cx.err(h.span(), key("health"), "must not be empty");
+            }
+            Health::Command(v.clone())
+        }
+    });
+    if let Some(u) = &rc.url {
+        for p in template::unknown_placeholders(u.get_ref(), URL_PLACEHOLDERS) {
+            cx.err(u.span(), key("url"), format!("unknown placeholder `{{{p}}}` (known: {})", URL_PLACEHOLDERS.join(", ")));
+        }
+    }
+    let health_timeout = cx.duration(&rc.health_timeout, key("health_timeout"), DEFAULT_HEALTH_TIMEOUT);
+    let timeout = cx.duration(&rc.timeout, key("timeout"), DEFAULT_COMMAND_TIMEOUT);
+
+    let mut paths = Vec::new();
+    for p in &rc.paths {
+        if let Err(e) = globset::Glob::new(p.get_ref()) {
+            cx.err(p.span(), key("paths"), format!("`{}` is not a valid glob: {e}", p.get_ref()));
+        }
+        paths.push(p.get_ref().clone());
+    }
+    for (field, value) in [("build", &rc.build), ("run", &rc.run), ("deploy", &rc.deploy), ("stop", &rc.stop), ("resolve", &rc.resolve)] {
+        if matches!(value, Some(v) if v.trim().is_empty()) {
+            cx.err(span.clone(), key(field), "must not be empty (remove the key instead)");
+        }
+    }
+
+    if cx.errors.len() > before {
+        return None;
+    }
+    Some(Component {
+        name,
+        repo,
+        forge,
+        channels,
+        image,
+        resolve: rc.resolve.clone(),
+        build: rc.build.clone(),
+        run: rc.run.clone(),
+        health,
+        health_timeout,
+        depends_on: rc.depends_on.iter().map(|d| d.get_ref().clone()).collect(),
+        paths,
+        url: rc.url.as_ref().map(|u| u.get_ref().clone()),
+        deploy: rc.deploy.clone(),
+        stop: rc.stop.clone(),
+        timeout,
+    })
+}
+
+/// `git@host:path` style remote.
+fn is_scp_like(v: &str) -> bool {
+    match v.split_once(':') {
+        Some((host, _)) => host.contains('@') && !host.contains('/'),
+        None => false,
+    }
+}
+
+fn validate_environment(
+    cx: &mut Ctx<'_>,
+    re: &RawEnvironment,
+    components: &[Component],
+    all_names: &[String],
+    seen: &mut BTreeSet<String>,
+) -> Option<Environment> {
+    let name = re.name.get_ref().clone();
+    let key = |k: &str| format!("environment[{name}].{k}");
+    let before = cx.errors.len();
+    if !valid_name(&name) {
+        cx.err(re.name.span(), "environment.name", format!("`{name}` is not a valid name: use lowercase letters, digits, `-` and `_`"));
+    } else if !seen.insert(name.clone()) {
+        cx.err(re.name.span(), "environment.name", format!("environment `{name}` is defined twice"));
+    }
+    let driver = match &re.driver {
+        None => DriverKind::Process,
+        Some(d) => match d.get_ref().as_str() {
+            "process" => DriverKind::Process,
+            "command" => DriverKind::Command,
+            other => {
+                cx.err(d.span(), key("driver"), format!("unknown driver `{other}` (expected `process` or `command`)"));
+                DriverKind::Process
+            }
+        },
+    };
+    let members: Vec<String> = match &re.components {
+        None => all_names.to_vec(),
+        Some(list) => {
+            let mut out = Vec::new();
+            for c in list {
+                if !all_names.contains(c.get_ref()) {
+                    cx.err(c.span(), key("components"), format!("unknown component `{}` (components: {})", c.get_ref(), all_names.join(", ")));
+                } else if out.contains(c.get_ref()) {
+                    cx.err(c.span(), key("components"), format!("`{}` is listed twice", c.get_ref()));
+                } else {
+                    out.push(c.get_ref().clone());
+                }
+            }
+            out
+        }
+    };
+    let members_span = re.components.as_ref().and_then(|l| l.first().map(|c| c.span())).unwrap_or(re.name.span());
+    for m in &members {
+        let Some(c) = components.iter().find(|c| &c.name == m) else { continue };
+        for dep in &c.depends_on {
+            if !members.contains(dep) {
+                cx.err(members_span.clone(), key("components"), format!("`{m}` depends on `{dep}`, which is not in this environment"));
+            }
+        }
+        match driver {
+            DriverKind::Process if c.run.is_none() => {
+                cx.err(members_span.clone(), key("components"), format!("component `{m}` has no `run` command, which the process driver needs"));
+            }
+            DriverKind::Command if c.deploy.is_none() || c.stop.is_none() => {
+                cx.err(members_span.clone(), key("components"), format!("component `{m}` needs `deploy` and `stop` commands for the command driver"));
+            }
+            _ => {}
+        }
+    }
+    let lease_ttl = cx.duration(&re.lease_ttl, key("lease_ttl"), DEFAULT_LEASE_TTL);
+    let slots = match &re.slots {
+        Some(s) if *s.get_ref() == 0 || *s.get_ref() > 1000 => {
+            cx.err(s.span(), key("slots"), "must be between 1 and 1000");
+            None
+        }
+        Some(s) => Some(*s.get_ref()),
+        None => None,
+    };
+    let mut vars = BTreeMap::new();
+    for (k, v) in &re.vars {
+        if !valid_var_name(k) {
+            cx.err(v.span(), key("vars"), format!("`{k}` is not a valid environment variable name"));
+            continue;
+        }
+        if k.starts_with("GREENROOM_") || k == "PORT" {
+            cx.err(v.span(), key("vars"), format!("`{k}` is set by greenroom itself; choose another name"));
+            continue;
+        }
+        let value = match SecretRef::parse(v.get_ref()) {
+            Some(Ok(s)) => VarValue::Secret(s),
+            Some(Err(e)) => {
+                cx.err(v.span(), format!("{}.{k}", key("vars")), e);
+                continue;
+            }
+            None => {
+                for p in template::unknown_placeholders(v.get_ref(), VAR_PLACEHOLDERS) {
+                    cx.err(v.span(), format!("{}.{k}", key("vars")), format!("unknown placeholder `{{{p}}}` (known: {})", VAR_PLACEHOLDERS.join(", ")));
+                }
+                VarValue::Literal(v.get_ref().clone())
+            }
+        };
+        vars.insert(k.clone(), value);
+    }
+    if cx.errors.len() > before {
+        return None;
+    }
+    Some(Environment { name, components: members, driver, lease_ttl, slots, vars })
+}
+
+/// A dependency cycle among components, as a path `a -> b -> a`, if any.
+fn dependency_cycle(components: &[Component]) -> Option<Vec<String>> {
+    fn visit<'a>(
+        n: &'a str,
+        components: &'a [Component],
+        state: &mut BTreeMap<&'a str, u8>,
+        stack: &mut Vec<&'a str>,
+    ) -> Option<Vec<String>> {
+        match state.get(n) {
+            Some(2) => return None,
+            Some(1) => {
+                let start = stack.iter().position(|s| *s == n).unwrap_or(0);
+                let mut cycle: Vec<String> = stack[start..].iter().map(|s| s.to_string()).collect();
+                cycle.push(n.to_string());
+                return Some(cycle);
+            }
+            _ => {}
+        }
+        state.insert(n, 1);
+        stack.push(n);
+        if let Some(c) = components.iter().find(|c| c.name == n) {
+            for d in &c.depends_on {
+                if let Some(cycle) = visit(d, components, state, stack) {
+                    return Some(cycle);
+                }
+            }
+        }
+        stack.pop();
+        state.insert(n, 2);
+        None
+    }
+    let mut state = BTreeMap::new();
+    for c in components {
+        if let Some(cycle) = visit(&c.name, components, &mut state, &mut Vec::new()) {
+            return Some(cycle);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;

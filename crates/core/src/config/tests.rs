@@ -1,0 +1,202 @@
+//! Config validation: every message names file, line, column and key.
+//! Messages are what users read, so they are snapshot-tested.
+
+use super::*;
+
+fn errors(text: &str) -> String {
+    match parse(text, Path::new("greenroom.toml"), Path::new("/cfg")) {
+        Ok(_) => panic!("config was accepted:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn ok(text: &str) -> Config {
+    match parse(text, Path::new("greenroom.toml"), Path::new("/cfg")) {
+        Ok(c) => c,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+const GOOD: &str = r#"
+state_dir = "state"
+
+[[component]]
+name = "ogr"
+repo = "repos/ogr"
+channels = { stg = "main", prod = "tag:v*" }
+build = "make"
+run = "./serve --port $PORT"
+health = "http://127.0.0.1:{port}/healthz"
+health_timeout = "30s"
+paths = ["ogr/**"]
+url = "http://127.0.0.1:{port}/"
+
+[[component]]
+name = "packit-service"
+repo = "https://github.com/packit/packit-service.git"
+forge = "github"
+channels = { stg = "image:stg", prod = "image:prod" }
+image = "quay.io/packit/packit-service"
+run = "serve"
+depends_on = ["ogr"]
+
+[[environment]]
+name = "staging"
+lease_ttl = "2h"
+
+[[environment]]
+name = "dev"
+slots = 3
+components = ["ogr"]
+[environment.vars]
+BOT = "bot-{slot}"
+TOKEN = "env:DEV_TOKEN"
+"#;
+
+#[test]
+fn a_good_config_loads() {
+    let c = ok(GOOD);
+    assert_eq!(c.state_dir, Path::new("/cfg/state"));
+    assert_eq!(c.components.len(), 2);
+    let ogr = c.component("ogr").expect("ogr");
+    assert_eq!(ogr.repo.as_deref(), Some("/cfg/repos/ogr"));
+    assert_eq!(ogr.channels["prod"], ChannelSource::TagPattern("v*".into()));
+    assert_eq!(ogr.health, Some(Health::Http("http://127.0.0.1:{port}/healthz".into())));
+    assert_eq!(ogr.health_timeout, Duration::from_secs(30));
+    let ps = c.component("packit-service").expect("packit-service");
+    assert_eq!(ps.channels["stg"], ChannelSource::Image("stg".into()));
+    assert_eq!(ps.repo.as_deref(), Some("https://github.com/packit/packit-service.git"));
+    let staging = c.environment("staging").expect("staging");
+    assert_eq!(staging.components, vec!["ogr", "packit-service"]);
+    assert_eq!(staging.lease_ttl, Duration::from_secs(7200));
+    let dev = c.environment("dev").expect("dev");
+    assert_eq!(dev.vars["TOKEN"], VarValue::Secret(SecretRef::Env("DEV_TOKEN".into())));
+    let names: Vec<_> = c.lookup_instances("dev").expect("dev").into_iter().map(|i| i.name).collect();
+    assert_eq!(names, vec!["dev-1", "dev-2", "dev-3"]);
+    assert_eq!(c.lookup_instances("dev-2").expect("dev-2")[0].slot, Some(2));
+    assert!(c.lookup_instances("nope").is_err());
+}
+
+#[test]
+fn unknown_key() {
+    insta::assert_snapshot!(errors("[[component]]\nname = \"a\"\nrepo = \"r\"\nrun = \"x\"\nbuidl = \"make\"\n"));
+}
+
+#[test]
+fn unknown_top_level_key() {
+    insta::assert_snapshot!(errors("statedir = \"x\"\n"));
+}
+
+#[test]
+fn syntax_error() {
+    insta::assert_snapshot!(errors("[[component]]\nname = \"a\nrepo = \"r\"\n"));
+}
+
+#[test]
+fn wrong_type() {
+    insta::assert_snapshot!(errors("[[environment]]\nname = \"dev\"\nslots = \"three\"\n"));
+}
+
+#[test]
+fn bad_duration_and_bad_names() {
+    insta::assert_snapshot!(errors(
+        r#"
+[[component]]
+name = "API"
+repo = "r"
+run = "x"
+
+[[component]]
+name = "db"
+repo = "r"
+run = "x"
+health_timeout = "soon"
+channels = { stg = "fix..me", prod = "image:prod" }
+"#
+    ));
+}
+
+#[test]
+fn unknown_dependency_and_cycle() {
+    insta::assert_snapshot!(errors(
+        r#"
+[[component]]
+name = "a"
+repo = "r"
+run = "x"
+depends_on = ["b"]
+
+[[component]]
+name = "b"
+repo = "r"
+run = "x"
+depends_on = ["a", "ghost"]
+"#
+    ));
+}
+
+#[test]
+fn environment_problems() {
+    insta::assert_snapshot!(errors(
+        r#"
+[[component]]
+name = "a"
+repo = "r"
+
+[[component]]
+name = "b"
+repo = "r"
+run = "x"
+depends_on = ["a"]
+
+[[environment]]
+name = "staging"
+components = ["b", "zzz"]
+driver = "kubernetes"
+
+[[environment]]
+name = "cmd"
+driver = "command"
+components = ["a"]
+[environment.vars]
+PORT = "1"
+SECRET = "env:"
+X = "{slotz}"
+"#
+    ));
+}
+
+#[test]
+fn duplicate_names_and_missing_source() {
+    insta::assert_snapshot!(errors(
+        r#"
+[[component]]
+name = "a"
+repo = "r"
+run = "x"
+
+[[component]]
+name = "a"
+run = "x"
+"#
+    ));
+}
+
+#[test]
+fn defaults_apply() {
+    let c = ok("[[component]]\nname = \"a\"\nrepo = \"r\"\nrun = \"x\"\n[[environment]]\nname = \"s\"\n");
+    let a = c.component("a").expect("a");
+    assert_eq!(a.channels["stg"], ChannelSource::Branch("main".into()));
+    assert_eq!(a.forge, Forge::Github);
+    assert_eq!(a.health_timeout, DEFAULT_HEALTH_TIMEOUT);
+    assert_eq!(c.environments[0].driver, DriverKind::Process);
+    assert_eq!(c.environments[0].lease_ttl, DEFAULT_LEASE_TTL);
+    assert_eq!(c.port_base, DEFAULT_PORT_BASE);
+    assert_eq!(c.state_dir, Path::new("/cfg/.greenroom"));
+}
+
+#[test]
+fn remote_urls_are_not_made_relative() {
+    let c = ok("[[component]]\nname = \"a\"\nrepo = \"git@github.com:packit/ogr.git\"\nrun = \"x\"\n");
+    assert_eq!(c.components[0].repo.as_deref(), Some("git@github.com:packit/ogr.git"));
+}

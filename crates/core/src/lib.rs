@@ -1,0 +1,19 @@
+//! greenroom-core: the pure decision logic of greenroom.
+//!
+//! This crate owns the configuration model and its validation, the
+//! composition grammar (`COMPONENT=REF`), manifests and their content ids,
+//! deploy plans (order, what is replaced, what is carried over) and lease
+//! decisions. It must never do I/O: no processes, no network, no database,
+//! no clock. Time is always passed in as an argument ([`time::Millis`]). The
+//! one exception is [`config::load`], which reads the config file's text and
+//! hands it to the pure [`config::parse`].
+
+pub mod compose;
+pub mod config;
+pub mod lease;
+pub mod manifest;
+pub mod plan;
+pub mod refname;
+pub mod secret;
+pub mod template;
+pub mod time;

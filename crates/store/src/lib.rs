@@ -1,0 +1,853 @@
+//! greenroom-store: everything greenroom remembers, behind one interface.
+//!
+//! Cycles with their stages and per-component records, manifests, leases
+//! and the `--wait` queue, what runs where, and allocated ports. SQLite
+//! (through sqlx, WAL mode, embedded migrations) is the default; the SQL is
+//! kept portable (`$N` placeholders, BIGINT/TEXT columns, no SQLite-only
+//! functions) so that PostgreSQL can sit behind the same interface. Queries
+//! are checked at run time and exercised by this crate's tests against a
+//! real database file, so CI needs no live database at compile time.
+//!
+//! This crate stores and fetches; it does not decide. Lease decisions are
+//! made by `greenroom_core::lease`, and the atomic steps here (compare and
+//! swap on the fencing token) only make those decisions race-free between
+//! processes.
+
+use greenroom_core::lease::{HolderProcess, Lease};
+use greenroom_core::manifest::{Manifest, ManifestComponent};
+use greenroom_core::time::Millis;
+use serde::Serialize;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Errors from the state store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened or migrated.
+    #[error("cannot open the state database {path}: {source}")]
+    Open {
+        /// Database path.
+        path: String,
+        /// Cause.
+        source: sqlx::Error,
+    },
+    /// A query failed.
+    #[error("state database: {context}: {source}")]
+    Query {
+        /// What was being done.
+        context: &'static str,
+        /// Cause.
+        source: sqlx::Error,
+    },
+    /// Stored data could not be decoded.
+    #[error("state database: {context}: stored data is unreadable: {detail}")]
+    Corrupt {
+        /// What was being read.
+        context: &'static str,
+        /// Detail.
+        detail: String,
+    },
+    /// A manifest id prefix matches several manifests.
+    #[error("manifest id `{0}` is ambiguous: give more characters")]
+    Ambiguous(String),
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+fn q(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Query { context, source }
+}
+
+/// A recorded cycle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CycleRecord {
+    /// Cycle number.
+    pub id: i64,
+    /// Environment instance.
+    pub environment: String,
+    /// `deploy` or `stop`.
+    pub kind: String,
+    /// Manifest deployed (none for `stop`).
+    pub manifest: Option<String>,
+    /// The request as typed (`--base prod packit-service=614`).
+    pub request: String,
+    /// Who asked.
+    pub requested_by: String,
+    /// `running`, `succeeded`, `failed`, `interrupted`, `fenced`.
+    pub result: String,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Start.
+    pub started_at: Millis,
+    /// End.
+    pub finished_at: Option<Millis>,
+    /// Host of the process that ran it.
+    pub host: String,
+    /// Pid of the process that ran it.
+    pub pid: i32,
+    /// Start time of that process.
+    pub pid_start: u64,
+    /// Fencing token of the lease it ran under.
+    pub lease_token: i64,
+}
+
+/// A cycle about to start.
+#[derive(Debug, Clone)]
+pub struct NewCycle<'a> {
+    /// Environment instance.
+    pub environment: &'a str,
+    /// `deploy` or `stop`.
+    pub kind: &'a str,
+    /// Manifest id, already stored with [`Store::put_manifest`].
+    pub manifest: Option<&'a str>,
+    /// The request as typed.
+    pub request: &'a str,
+    /// Who asked.
+    pub requested_by: &'a str,
+    /// Start time.
+    pub started_at: Millis,
+    /// The running process.
+    pub process: &'a HolderProcess,
+    /// Lease fencing token.
+    pub lease_token: i64,
+}
+
+/// One component's part in a cycle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CycleComponent {
+    /// Component.
+    pub component: String,
+    /// `deploy`, `carry` or `stop`.
+    pub action: String,
+    /// Manifest entry.
+    pub entry: ManifestComponent,
+    /// Artifact reference deployed.
+    pub artifact: Option<String>,
+    /// `built`, `cached`, `none` (nothing to build), `pending`, `failed`.
+    pub build: String,
+    /// Build log path.
+    pub build_log: Option<String>,
+    /// Run/deploy log path.
+    pub run_log: Option<String>,
+    /// `pending`, `running`, `failed`, `stopped`, `carried`, `not-reached`.
+    pub outcome: String,
+}
+
+/// A stage of a cycle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StageRecord {
+    /// Order within the cycle.
+    pub seq: i64,
+    /// `resolve`, `build`, `deploy`, `stop`, `health`.
+    pub name: String,
+    /// Component, when per component.
+    pub component: Option<String>,
+    /// Start.
+    pub started_at: Millis,
+    /// End.
+    pub finished_at: Millis,
+    /// `ok`, `failed`, `cached`, `skipped`.
+    pub result: String,
+    /// Detail for people.
+    pub detail: Option<String>,
+}
+
+/// What runs in an environment for one component.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Deployed {
+    /// Environment instance.
+    pub environment: String,
+    /// Component.
+    pub component: String,
+    /// Cycle that put it there.
+    pub cycle_id: i64,
+    /// Manifest entry.
+    pub entry: ManifestComponent,
+    /// Artifact reference.
+    pub artifact: Option<String>,
+    /// `running`, `starting`, `failed`, `stopped`.
+    pub state: String,
+    /// Supervisor pid (process driver).
+    pub pid: Option<i32>,
+    /// Its start time.
+    pub pid_start: Option<u64>,
+    /// Log file.
+    pub log_path: Option<String>,
+    /// Exit status file (process driver).
+    pub status_path: Option<String>,
+    /// Allocated port.
+    pub port: Option<u16>,
+    /// Where people reach it.
+    pub url: Option<String>,
+    /// Last change.
+    pub updated_at: Millis,
+}
+
+/// A `--wait` request in the lease queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueEntry {
+    /// Ticket (FIFO order).
+    pub ticket: i64,
+    /// What was asked for.
+    pub queue_key: String,
+    /// Who waits.
+    pub holder: String,
+    /// Why.
+    pub reason: String,
+    /// Since when.
+    pub enqueued_at: Millis,
+    /// The waiting process.
+    pub process: HolderProcess,
+}
+
+/// The lease fields an acquisition writes.
+#[derive(Debug, Clone)]
+pub struct LeaseRequest<'a> {
+    /// Who.
+    pub holder: &'a str,
+    /// Why.
+    pub reason: &'a str,
+    /// Now.
+    pub since: Millis,
+    /// Until.
+    pub expires: Millis,
+    /// Bound to this process, if any.
+    pub process: Option<&'a HolderProcess>,
+}
+
+/// The state store.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn process_of(host: Option<String>, pid: Option<i64>, start: Option<i64>) -> Option<HolderProcess> {
+    match (host, pid, start) {
+        (Some(host), Some(pid), Some(start)) => Some(HolderProcess {
+            host,
+            pid: i32::try_from(pid).unwrap_or(0),
+            start_time: u64::try_from(start).unwrap_or(0),
+        }),
+        _ => None,
+    }
+}
+
+fn decode_entry(text: &str, context: &'static str) -> Result<ManifestComponent> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt { context, detail: e.to_string() })
+}
+
+fn encode<T: Serialize>(v: &T) -> String {
+    // Serializing plain structs of strings, numbers and maps cannot fail.
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite database at `path` and applies
+    /// migrations.
+    pub async fn open(path: &Path) -> Result<Store> {
+        let err = |source| StoreError::Open { path: path.display().to_string(), source };
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(err)?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(0)
+            .connect_with(options)
+            .await
+            .map_err(err)?;
+        sqlx::migrate!("./migrations").run(&pool).await.map_err(|e| err(e.into()))?;
+        Ok(Store { pool })
+    }
+
+    /// Closes the pool (flushes WAL for other readers).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // -- manifests ---------------------------------------------------------
+
+    /// Stores a manifest (no-op if that id is already stored: manifests are immutable).
+    pub async fn put_manifest(&self, m: &Manifest, now: Millis) -> Result<()> {
+        sqlx::query("INSERT INTO manifests (id, body, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+            .bind(&m.id)
+            .bind(encode(&m.components))
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(q("store manifest"))?;
+        Ok(())
+    }
+
+    /// The manifest whose id starts with `prefix` (at least 4 characters).
+    pub async fn manifest(&self, prefix: &str) -> Result<Option<Manifest>> {
+        if prefix.len() < 4 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        let pattern = format!("{}%", prefix.to_ascii_lowercase());
+        let rows = sqlx::query("SELECT id, body FROM manifests WHERE id LIKE $1 LIMIT 2")
+            .bind(pattern)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("read manifest"))?;
+        match rows.as_slice() {
+            [] => Ok(None),
+            [row] => {
+                let id: String = row.try_get("id").map_err(q("read manifest"))?;
+                let body: String = row.try_get("body").map_err(q("read manifest"))?;
+                let components = serde_json::from_str(&body)
+                    .map_err(|e| StoreError::Corrupt { context: "manifest", detail: e.to_string() })?;
+                Ok(Some(Manifest { id, components }))
+            }
+            _ => Err(StoreError::Ambiguous(prefix.to_string())),
+        }
+    }
+
+    // -- cycles ------------------------------------------------------------
+
+    /// Records a new running cycle; returns its id.
+    pub async fn create_cycle(&self, c: &NewCycle<'_>) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO cycles (environment, kind, manifest_id, request, requested_by, result, started_at, host, pid, pid_start, lease_token) \
+             VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, $8, $9, $10) RETURNING id",
+        )
+        .bind(c.environment)
+        .bind(c.kind)
+        .bind(c.manifest)
+        .bind(c.request)
+        .bind(c.requested_by)
+        .bind(c.started_at)
+        .bind(&c.process.host)
+        .bind(i64::from(c.process.pid))
+        .bind(to_i64(c.process.start_time))
+        .bind(c.lease_token)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(q("create cycle"))?;
+        row.try_get(0).map_err(q("create cycle"))
+    }
+
+    /// Ends a running cycle (no-op if it already ended).
+    pub async fn finish_cycle(&self, id: i64, result: &str, error: Option<&str>, now: Millis) -> Result<bool> {
+        let r = sqlx::query("UPDATE cycles SET result = $1, error = $2, finished_at = $3 WHERE id = $4 AND result = 'running'")
+            .bind(result)
+            .bind(error)
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(q("finish cycle"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    fn cycle_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<CycleRecord> {
+        let g = q("read cycle");
+        Ok(CycleRecord {
+            id: row.try_get("id").map_err(q("read cycle"))?,
+            environment: row.try_get("environment").map_err(q("read cycle"))?,
+            kind: row.try_get("kind").map_err(q("read cycle"))?,
+            manifest: row.try_get("manifest_id").map_err(q("read cycle"))?,
+            request: row.try_get("request").map_err(q("read cycle"))?,
+            requested_by: row.try_get("requested_by").map_err(q("read cycle"))?,
+            result: row.try_get("result").map_err(q("read cycle"))?,
+            error: row.try_get("error").map_err(q("read cycle"))?,
+            started_at: row.try_get("started_at").map_err(q("read cycle"))?,
+            finished_at: row.try_get("finished_at").map_err(q("read cycle"))?,
+            host: row.try_get("host").map_err(q("read cycle"))?,
+            pid: i32::try_from(row.try_get::<i64, _>("pid").map_err(q("read cycle"))?).unwrap_or(0),
+            pid_start: u64::try_from(row.try_get::<i64, _>("pid_start").map_err(q("read cycle"))?).unwrap_or(0),
+            lease_token: row.try_get("lease_token").map_err(g)?,
+        })
+    }
+
+    /// One cycle.
+    pub async fn cycle(&self, id: i64) -> Result<Option<CycleRecord>> {
+        let row = sqlx::query("SELECT * FROM cycles WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read cycle"))?;
+        row.as_ref().map(Self::cycle_from_row).transpose()
+    }
+
+    /// Cycles, newest first, optionally of some environment instances only.
+    pub async fn cycles(&self, environments: Option<&[String]>, limit: i64) -> Result<Vec<CycleRecord>> {
+        let rows = sqlx::query("SELECT * FROM cycles ORDER BY id DESC")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("list cycles"))?;
+        let mut out = Vec::new();
+        for row in &rows {
+            let c = Self::cycle_from_row(row)?;
+            if environments.is_none_or(|envs| envs.contains(&c.environment)) {
+                out.push(c);
+                if out.len() as i64 >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Cycles still marked running.
+    pub async fn running_cycles(&self) -> Result<Vec<CycleRecord>> {
+        let rows = sqlx::query("SELECT * FROM cycles WHERE result = 'running' ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("list running cycles"))?;
+        rows.iter().map(Self::cycle_from_row).collect()
+    }
+
+    /// Appends a stage record.
+    pub async fn add_stage(&self, cycle: i64, s: &StageRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO stages (cycle_id, seq, name, component, started_at, finished_at, result, detail) \
+             VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM stages WHERE cycle_id = $1), $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(cycle)
+        .bind(&s.name)
+        .bind(&s.component)
+        .bind(s.started_at)
+        .bind(s.finished_at)
+        .bind(&s.result)
+        .bind(&s.detail)
+        .execute(&self.pool)
+        .await
+        .map_err(q("record stage"))?;
+        Ok(())
+    }
+
+    /// A cycle's stages in order.
+    pub async fn stages(&self, cycle: i64) -> Result<Vec<StageRecord>> {
+        let rows = sqlx::query("SELECT * FROM stages WHERE cycle_id = $1 ORDER BY seq")
+            .bind(cycle)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("read stages"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(StageRecord {
+                    seq: r.try_get("seq").map_err(q("read stages"))?,
+                    name: r.try_get("name").map_err(q("read stages"))?,
+                    component: r.try_get("component").map_err(q("read stages"))?,
+                    started_at: r.try_get("started_at").map_err(q("read stages"))?,
+                    finished_at: r.try_get("finished_at").map_err(q("read stages"))?,
+                    result: r.try_get("result").map_err(q("read stages"))?,
+                    detail: r.try_get("detail").map_err(q("read stages"))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records (or updates) a component's part in a cycle.
+    pub async fn set_cycle_component(&self, cycle: i64, c: &CycleComponent) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO cycle_components (cycle_id, component, action, entry, artifact, build, build_log, run_log, outcome) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (cycle_id, component) DO UPDATE SET action = excluded.action, entry = excluded.entry, \
+             artifact = excluded.artifact, build = excluded.build, build_log = excluded.build_log, \
+             run_log = excluded.run_log, outcome = excluded.outcome",
+        )
+        .bind(cycle)
+        .bind(&c.component)
+        .bind(&c.action)
+        .bind(encode(&c.entry))
+        .bind(&c.artifact)
+        .bind(&c.build)
+        .bind(&c.build_log)
+        .bind(&c.run_log)
+        .bind(&c.outcome)
+        .execute(&self.pool)
+        .await
+        .map_err(q("record cycle component"))?;
+        Ok(())
+    }
+
+    /// A cycle's components, by name.
+    pub async fn cycle_components(&self, cycle: i64) -> Result<Vec<CycleComponent>> {
+        let rows = sqlx::query("SELECT * FROM cycle_components WHERE cycle_id = $1 ORDER BY component")
+            .bind(cycle)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("read cycle components"))?;
+        rows.iter()
+            .map(|r| {
+                let entry: String = r.try_get("entry").map_err(q("read cycle components"))?;
+                Ok(CycleComponent {
+                    component: r.try_get("component").map_err(q("read cycle components"))?,
+                    action: r.try_get("action").map_err(q("read cycle components"))?,
+                    entry: decode_entry(&entry, "cycle component")?,
+                    artifact: r.try_get("artifact").map_err(q("read cycle components"))?,
+                    build: r.try_get("build").map_err(q("read cycle components"))?,
+                    build_log: r.try_get("build_log").map_err(q("read cycle components"))?,
+                    run_log: r.try_get("run_log").map_err(q("read cycle components"))?,
+                    outcome: r.try_get("outcome").map_err(q("read cycle components"))?,
+                })
+            })
+            .collect()
+    }
+
+    // -- leases ------------------------------------------------------------
+
+    fn lease_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Option<Lease>> {
+        let holder: Option<String> = r.try_get("holder").map_err(q("read lease"))?;
+        let Some(holder) = holder else { return Ok(None) };
+        Ok(Some(Lease {
+            environment: r.try_get("environment").map_err(q("read lease"))?,
+            holder,
+            reason: r.try_get("reason").map_err(q("read lease"))?,
+            since: r.try_get("since").map_err(q("read lease"))?,
+            expires: r.try_get("expires").map_err(q("read lease"))?,
+            token: r.try_get("token").map_err(q("read lease"))?,
+            process: process_of(
+                r.try_get("host").map_err(q("read lease"))?,
+                r.try_get("pid").map_err(q("read lease"))?,
+                r.try_get("pid_start").map_err(q("read lease"))?,
+            ),
+        }))
+    }
+
+    /// The current lease of an environment instance, and the row's token
+    /// (the value to compare-and-swap on; `None` if never leased).
+    pub async fn lease(&self, environment: &str) -> Result<(Option<Lease>, Option<i64>)> {
+        let row = sqlx::query("SELECT * FROM leases WHERE environment = $1")
+            .bind(environment)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read lease"))?;
+        match row {
+            None => Ok((None, None)),
+            Some(r) => {
+                let token: i64 = r.try_get("token").map_err(q("read lease"))?;
+                Ok((Self::lease_from_row(&r)?, Some(token)))
+            }
+        }
+    }
+
+    /// Every held lease.
+    pub async fn leases(&self) -> Result<Vec<Lease>> {
+        let rows = sqlx::query("SELECT * FROM leases WHERE holder IS NOT NULL ORDER BY environment")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("list leases"))?;
+        let mut out = Vec::new();
+        for r in &rows {
+            if let Some(l) = Self::lease_from_row(r)? {
+                out.push(l);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Takes the lease if its row still has token `seen` (`None`: no row
+    /// yet). Returns the new lease with a fresh, larger token, or `None` if
+    /// someone else changed it first.
+    pub async fn try_acquire(&self, environment: &str, seen: Option<i64>, req: &LeaseRequest<'_>) -> Result<Option<Lease>> {
+        let (host, pid, start) = match req.process {
+            Some(p) => (Some(p.host.clone()), Some(i64::from(p.pid)), Some(to_i64(p.start_time))),
+            None => (None, None, None),
+        };
+        let affected = match seen {
+            None => sqlx::query(
+                "INSERT INTO leases (environment, holder, reason, since, expires, token, host, pid, pid_start) \
+                 VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8) ON CONFLICT (environment) DO NOTHING",
+            )
+            .bind(environment)
+            .bind(req.holder)
+            .bind(req.reason)
+            .bind(req.since)
+            .bind(req.expires)
+            .bind(&host)
+            .bind(pid)
+            .bind(start)
+            .execute(&self.pool)
+            .await
+            .map_err(q("take lease"))?
+            .rows_affected(),
+            Some(token) => sqlx::query(
+                "UPDATE leases SET holder = $1, reason = $2, since = $3, expires = $4, token = token + 1, \
+                 host = $5, pid = $6, pid_start = $7 WHERE environment = $8 AND token = $9",
+            )
+            .bind(req.holder)
+            .bind(req.reason)
+            .bind(req.since)
+            .bind(req.expires)
+            .bind(&host)
+            .bind(pid)
+            .bind(start)
+            .bind(environment)
+            .bind(token)
+            .execute(&self.pool)
+            .await
+            .map_err(q("take lease"))?
+            .rows_affected(),
+        };
+        if affected != 1 {
+            return Ok(None);
+        }
+        Ok(self.lease(environment).await?.0)
+    }
+
+    /// Changes expiry and process binding of the lease with `token`;
+    /// false if the lease is no longer that one.
+    pub async fn update_lease(&self, environment: &str, token: i64, expires: Millis, process: Option<&HolderProcess>) -> Result<bool> {
+        let (host, pid, start) = match process {
+            Some(p) => (Some(p.host.clone()), Some(i64::from(p.pid)), Some(to_i64(p.start_time))),
+            None => (None, None, None),
+        };
+        let r = sqlx::query(
+            "UPDATE leases SET expires = $1, host = $2, pid = $3, pid_start = $4 \
+             WHERE environment = $5 AND token = $6 AND holder IS NOT NULL",
+        )
+        .bind(expires)
+        .bind(host)
+        .bind(pid)
+        .bind(start)
+        .bind(environment)
+        .bind(token)
+        .execute(&self.pool)
+        .await
+        .map_err(q("update lease"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Frees the lease with `token`; false if it is no longer that one.
+    pub async fn release(&self, environment: &str, token: i64) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE leases SET holder = NULL, host = NULL, pid = NULL, pid_start = NULL \
+             WHERE environment = $1 AND token = $2 AND holder IS NOT NULL",
+        )
+        .bind(environment)
+        .bind(token)
+        .execute(&self.pool)
+        .await
+        .map_err(q("release lease"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Whether `token` is still the live lease of `environment` (the fence
+    /// every stage checks before acting).
+    pub async fn holds(&self, environment: &str, token: i64) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 FROM leases WHERE environment = $1 AND token = $2 AND holder IS NOT NULL")
+            .bind(environment)
+            .bind(token)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("check lease"))?;
+        Ok(row.is_some())
+    }
+
+    // -- queue ---------------------------------------------------------------
+
+    /// Joins the FIFO for `key`; returns the ticket.
+    pub async fn enqueue(&self, key: &str, holder: &str, reason: &str, process: &HolderProcess, now: Millis) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO lease_queue (queue_key, holder, reason, enqueued_at, host, pid, pid_start) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ticket",
+        )
+        .bind(key)
+        .bind(holder)
+        .bind(reason)
+        .bind(now)
+        .bind(&process.host)
+        .bind(i64::from(process.pid))
+        .bind(to_i64(process.start_time))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(q("join queue"))?;
+        row.try_get(0).map_err(q("join queue"))
+    }
+
+    /// The queue for `key`, oldest first (`None`: every queue).
+    pub async fn queue(&self, key: Option<&str>) -> Result<Vec<QueueEntry>> {
+        let rows = sqlx::query("SELECT * FROM lease_queue ORDER BY ticket")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("read queue"))?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let queue_key: String = r.try_get("queue_key").map_err(q("read queue"))?;
+            if key.is_some_and(|k| k != queue_key) {
+                continue;
+            }
+            out.push(QueueEntry {
+                ticket: r.try_get("ticket").map_err(q("read queue"))?,
+                queue_key,
+                holder: r.try_get("holder").map_err(q("read queue"))?,
+                reason: r.try_get("reason").map_err(q("read queue"))?,
+                enqueued_at: r.try_get("enqueued_at").map_err(q("read queue"))?,
+                process: process_of(
+                    r.try_get("host").map_err(q("read queue"))?,
+                    r.try_get("pid").map_err(q("read queue"))?,
+                    r.try_get("pid_start").map_err(q("read queue"))?,
+                )
+                .ok_or(StoreError::Corrupt { context: "queue", detail: "missing process".into() })?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Leaves the queue.
+    pub async fn dequeue(&self, ticket: i64) -> Result<()> {
+        sqlx::query("DELETE FROM lease_queue WHERE ticket = $1")
+            .bind(ticket)
+            .execute(&self.pool)
+            .await
+            .map_err(q("leave queue"))?;
+        Ok(())
+    }
+
+    // -- what runs -------------------------------------------------------------
+
+    /// What runs in an environment instance, by component name.
+    pub async fn deployed(&self, environment: &str) -> Result<Vec<Deployed>> {
+        let rows = sqlx::query("SELECT * FROM deployed WHERE environment = $1 ORDER BY component")
+            .bind(environment)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("read deployed"))?;
+        rows.iter()
+            .map(|r| {
+                let entry: String = r.try_get("entry").map_err(q("read deployed"))?;
+                Ok(Deployed {
+                    environment: r.try_get("environment").map_err(q("read deployed"))?,
+                    component: r.try_get("component").map_err(q("read deployed"))?,
+                    cycle_id: r.try_get("cycle_id").map_err(q("read deployed"))?,
+                    entry: decode_entry(&entry, "deployed")?,
+                    artifact: r.try_get("artifact").map_err(q("read deployed"))?,
+                    state: r.try_get("state").map_err(q("read deployed"))?,
+                    pid: r.try_get::<Option<i64>, _>("pid").map_err(q("read deployed"))?.and_then(|p| i32::try_from(p).ok()),
+                    pid_start: r
+                        .try_get::<Option<i64>, _>("pid_start")
+                        .map_err(q("read deployed"))?
+                        .and_then(|p| u64::try_from(p).ok()),
+                    log_path: r.try_get("log_path").map_err(q("read deployed"))?,
+                    status_path: r.try_get("status_path").map_err(q("read deployed"))?,
+                    port: r.try_get::<Option<i64>, _>("port").map_err(q("read deployed"))?.and_then(|p| u16::try_from(p).ok()),
+                    url: r.try_get("url").map_err(q("read deployed"))?,
+                    updated_at: r.try_get("updated_at").map_err(q("read deployed"))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records what runs for one component (replacing the previous record).
+    pub async fn set_deployed(&self, d: &Deployed) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO deployed (environment, component, cycle_id, entry, artifact, state, pid, pid_start, log_path, status_path, port, url, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             ON CONFLICT (environment, component) DO UPDATE SET cycle_id = excluded.cycle_id, entry = excluded.entry, \
+             artifact = excluded.artifact, state = excluded.state, pid = excluded.pid, pid_start = excluded.pid_start, \
+             log_path = excluded.log_path, status_path = excluded.status_path, port = excluded.port, url = excluded.url, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&d.environment)
+        .bind(&d.component)
+        .bind(d.cycle_id)
+        .bind(encode(&d.entry))
+        .bind(&d.artifact)
+        .bind(&d.state)
+        .bind(d.pid.map(i64::from))
+        .bind(d.pid_start.map(to_i64))
+        .bind(&d.log_path)
+        .bind(&d.status_path)
+        .bind(d.port.map(i64::from))
+        .bind(&d.url)
+        .bind(d.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(q("record deployed"))?;
+        Ok(())
+    }
+
+    /// Records the manifest an environment instance runs as a whole
+    /// (`None`: mixed, after a failed cycle).
+    pub async fn set_environment_manifest(&self, environment: &str, manifest: Option<&str>, cycle: i64, now: Millis) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO environment_state (environment, manifest_id, cycle_id, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (environment) DO UPDATE SET manifest_id = excluded.manifest_id, cycle_id = excluded.cycle_id, updated_at = excluded.updated_at",
+        )
+        .bind(environment)
+        .bind(manifest)
+        .bind(cycle)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(q("record environment manifest"))?;
+        Ok(())
+    }
+
+    /// The manifest an environment instance runs as a whole, and the cycle
+    /// that last changed it.
+    pub async fn environment_manifest(&self, environment: &str) -> Result<Option<(Option<String>, i64)>> {
+        let row = sqlx::query("SELECT manifest_id, cycle_id FROM environment_state WHERE environment = $1")
+            .bind(environment)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read environment manifest"))?;
+        match row {
+            None => Ok(None),
+            Some(r) => Ok(Some((
+                r.try_get("manifest_id").map_err(q("read environment manifest"))?,
+                r.try_get("cycle_id").map_err(q("read environment manifest"))?,
+            ))),
+        }
+    }
+
+    // -- ports -------------------------------------------------------------------
+
+    /// The port allocated to a component in an environment instance.
+    pub async fn port(&self, environment: &str, component: &str) -> Result<Option<u16>> {
+        let row = sqlx::query("SELECT port FROM ports WHERE environment = $1 AND component = $2")
+            .bind(environment)
+            .bind(component)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read port"))?;
+        Ok(match row {
+            Some(r) => u16::try_from(r.try_get::<i64, _>("port").map_err(q("read port"))?).ok(),
+            None => None,
+        })
+    }
+
+    /// Every allocated port.
+    pub async fn ports_in_use(&self) -> Result<Vec<u16>> {
+        let rows = sqlx::query("SELECT port FROM ports ORDER BY port").fetch_all(&self.pool).await.map_err(q("read ports"))?;
+        rows.iter()
+            .map(|r| Ok(u16::try_from(r.try_get::<i64, _>("port").map_err(q("read ports"))?).unwrap_or(0)))
+            .collect()
+    }
+
+    /// Records a port for a component (replacing its previous one); false if
+    /// another component already has that port.
+    pub async fn set_port(&self, environment: &str, component: &str, port: u16) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO ports (environment, component, port) VALUES ($1, $2, $3) \
+             ON CONFLICT (environment, component) DO UPDATE SET port = excluded.port",
+        )
+        .bind(environment)
+        .bind(component)
+        .bind(i64::from(port))
+        .execute(&self.pool)
+        .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+            Err(e) => Err(StoreError::Query { context: "record port", source: e }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,170 @@
+//! The store against a real SQLite file.
+
+use super::*;
+use greenroom_core::manifest::ManifestComponent;
+use std::collections::BTreeMap;
+
+async fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Store::open(&dir.path().join("state.db")).await.expect("open");
+    (dir, s)
+}
+
+fn me() -> HolderProcess {
+    HolderProcess { host: "h".into(), pid: 1, start_time: 2 }
+}
+
+fn req<'a>(holder: &'a str, p: Option<&'a HolderProcess>) -> LeaseRequest<'a> {
+    LeaseRequest { holder, reason: "testing", since: 10, expires: 1000, process: p }
+}
+
+#[tokio::test]
+async fn lease_compare_and_swap() {
+    let (_d, s) = store().await;
+    assert_eq!(s.lease("staging").await.expect("read"), (None, None));
+    let p = me();
+    let l = s.try_acquire("staging", None, &req("alice", Some(&p))).await.expect("acquire").expect("won");
+    assert_eq!(l.token, 1);
+    assert_eq!(l.process, Some(p.clone()));
+    // A second acquisition that saw "no row" loses.
+    assert!(s.try_acquire("staging", None, &req("bob", None)).await.expect("acquire").is_none());
+    // Taking over with the current token works and bumps the token.
+    let l2 = s.try_acquire("staging", Some(1), &req("bob", None)).await.expect("acquire").expect("won");
+    assert_eq!((l2.holder.as_str(), l2.token), ("bob", 2));
+    // The old token is fenced off.
+    assert!(!s.holds("staging", 1).await.expect("holds"));
+    assert!(s.holds("staging", 2).await.expect("holds"));
+    assert!(!s.release("staging", 1).await.expect("release"));
+    assert!(s.update_lease("staging", 2, 5000, None).await.expect("update"));
+    assert_eq!(s.lease("staging").await.expect("read").0.expect("held").expires, 5000);
+    assert!(s.release("staging", 2).await.expect("release"));
+    let (lease, token) = s.lease("staging").await.expect("read");
+    assert_eq!((lease, token), (None, Some(2)));
+    // Tokens keep growing after a release.
+    let l3 = s.try_acquire("staging", Some(2), &req("carol", None)).await.expect("acquire").expect("won");
+    assert_eq!(l3.token, 3);
+    assert_eq!(s.leases().await.expect("list").len(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_acquisitions_from_separate_connections_have_one_winner() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state.db");
+    let first = Store::open(&path).await.expect("open");
+    let mut handles = Vec::new();
+    for i in 0..8 {
+        let path = path.clone();
+        handles.push(tokio::spawn(async move {
+            let s = Store::open(&path).await.expect("open");
+            let holder = format!("h{i}");
+            let r = s.try_acquire("staging", None, &req(&holder, None)).await.expect("acquire");
+            r.is_some()
+        }));
+    }
+    let mut winners = 0;
+    for h in handles {
+        if h.await.expect("join") {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+    assert!(first.lease("staging").await.expect("read").0.is_some());
+}
+
+#[tokio::test]
+async fn manifests_are_immutable_and_found_by_prefix() {
+    let (_d, s) = store().await;
+    let c = ManifestComponent { origin: "pr:1".into(), commit: Some("a".repeat(40)), ..Default::default() };
+    let m = Manifest::new(BTreeMap::from([("ogr".to_string(), c.clone())]));
+    s.put_manifest(&m, 1).await.expect("put");
+    s.put_manifest(&m, 2).await.expect("put again is a no-op");
+    assert_eq!(s.manifest(&m.id[..8]).await.expect("get"), Some(m.clone()));
+    assert_eq!(s.manifest("zzzz").await.expect("get"), None);
+    assert_eq!(s.manifest("abc").await.expect("get"), None, "too short");
+}
+
+#[tokio::test]
+async fn cycles_stages_components_and_deployed() {
+    let (_d, s) = store().await;
+    let p = me();
+    let id = s
+        .create_cycle(&NewCycle {
+            environment: "staging",
+            kind: "deploy",
+            manifest: None,
+            request: "ogr=1",
+            requested_by: "alice",
+            started_at: 5,
+            process: &p,
+            lease_token: 1,
+        })
+        .await
+        .expect("create");
+    assert_eq!(s.running_cycles().await.expect("running").len(), 1);
+    s.add_stage(id, &StageRecord { seq: 0, name: "build".into(), component: Some("ogr".into()), started_at: 5, finished_at: 6, result: "ok".into(), detail: None })
+        .await
+        .expect("stage");
+    s.add_stage(id, &StageRecord { seq: 0, name: "deploy".into(), component: None, started_at: 6, finished_at: 7, result: "ok".into(), detail: None })
+        .await
+        .expect("stage");
+    let stages = s.stages(id).await.expect("stages");
+    assert_eq!(stages.iter().map(|s| s.seq).collect::<Vec<_>>(), vec![1, 2]);
+    let cc = CycleComponent {
+        component: "ogr".into(),
+        action: "deploy".into(),
+        entry: ManifestComponent::default(),
+        artifact: None,
+        build: "pending".into(),
+        build_log: None,
+        run_log: None,
+        outcome: "pending".into(),
+    };
+    s.set_cycle_component(id, &cc).await.expect("cc");
+    s.set_cycle_component(id, &CycleComponent { outcome: "running".into(), ..cc }).await.expect("cc update");
+    assert_eq!(s.cycle_components(id).await.expect("cc")[0].outcome, "running");
+    assert!(s.finish_cycle(id, "succeeded", None, 9).await.expect("finish"));
+    assert!(!s.finish_cycle(id, "failed", None, 10).await.expect("finish twice is refused"));
+    let c = s.cycle(id).await.expect("cycle").expect("exists");
+    assert_eq!((c.result.as_str(), c.finished_at), ("succeeded", Some(9)));
+    assert_eq!(s.cycles(Some(&["other".to_string()]), 10).await.expect("list").len(), 0);
+    assert_eq!(s.cycles(None, 10).await.expect("list").len(), 1);
+
+    let d = Deployed {
+        environment: "staging".into(),
+        component: "ogr".into(),
+        cycle_id: id,
+        entry: ManifestComponent::default(),
+        artifact: Some("/x".into()),
+        state: "running".into(),
+        pid: Some(10),
+        pid_start: Some(u64::MAX / 4),
+        log_path: None,
+        status_path: None,
+        port: Some(20001),
+        url: None,
+        updated_at: 9,
+    };
+    s.set_deployed(&d).await.expect("deployed");
+    assert_eq!(s.deployed("staging").await.expect("read"), vec![d]);
+    s.set_environment_manifest("staging", Some("abc"), id, 9).await.expect("env");
+    assert_eq!(s.environment_manifest("staging").await.expect("env"), Some((Some("abc".into()), id)));
+}
+
+#[tokio::test]
+async fn queue_is_fifo_and_ports_are_unique() {
+    let (_d, s) = store().await;
+    let p = me();
+    let a = s.enqueue("dev", "a", "r", &p, 1).await.expect("enqueue");
+    let b = s.enqueue("dev", "b", "r", &p, 2).await.expect("enqueue");
+    s.enqueue("other", "c", "r", &p, 3).await.expect("enqueue");
+    let q = s.queue(Some("dev")).await.expect("queue");
+    assert_eq!(q.iter().map(|e| e.ticket).collect::<Vec<_>>(), vec![a, b]);
+    s.dequeue(a).await.expect("dequeue");
+    assert_eq!(s.queue(Some("dev")).await.expect("queue")[0].holder, "b");
+
+    assert!(s.set_port("staging", "ogr", 20000).await.expect("port"));
+    assert!(!s.set_port("staging", "api", 20000).await.expect("port clash"));
+    assert!(s.set_port("staging", "api", 20001).await.expect("port"));
+    assert_eq!(s.port("staging", "api").await.expect("port"), Some(20001));
+    assert_eq!(s.ports_in_use().await.expect("ports"), vec![20000, 20001]);
+}
