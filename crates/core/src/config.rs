@@ -285,7 +285,10 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         .parent()
         .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
         .unwrap_or(Path::new("."));
-    parse(&text, path, dir)
+    // Relative paths in the file are relative to the file, wherever greenroom
+    // runs from later: anchor them now.
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    parse(&text, path, &dir)
 }
 
 // ---------------------------------------------------------------------------

@@ -1,0 +1,347 @@
+//! The `process` driver: components as detached, supervised local processes.
+//!
+//! `start` runs `SUPERVISOR --detach ... -- <command>` and waits for it; the
+//! detach process starts the long-lived foreground supervisor (a session and
+//! process-group leader that outlives the CLI) and reports its pid and start
+//! time. A [`ProcessHandle`] is that (pid, start time) pair plus the log and
+//! status file paths; it can be stored and used by a later CLI invocation.
+//!
+//! This module must never signal a pid whose start time differs from the
+//! handle's (a reused pid belongs to someone else), never reap processes (they
+//! are not our children), and never pass secret values on a command line.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+use tokio::process::Command;
+
+use crate::DriverError;
+use crate::logs::open_append;
+use crate::procfs::{live_group_members, read_stat};
+use crate::supervisor::{DetachReport, REDACT_ENV, StatusFile, default_status_path};
+
+/// How long `start` waits for the short-lived detach supervisor.
+const DETACH_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long `stop` waits for the group to disappear after SIGKILL.
+const KILL_WAIT: Duration = Duration::from_secs(5);
+
+/// What to run for one component. Its `Debug` shows variable names only,
+/// never values (they include secrets).
+#[derive(Clone)]
+pub struct StartSpec {
+    /// Environment name (for messages).
+    pub environment: String,
+    /// Component name (for messages).
+    pub component: String,
+    /// Shell command, run as `sh -c <command>`.
+    pub command: String,
+    /// Directory the command runs in (the built artifact dir).
+    pub cwd: PathBuf,
+    /// The component's variables, added to (and overriding) the inherited environment.
+    pub env: Vec<(String, String)>,
+    /// Values to redact from the log; passed to the supervisor through the
+    /// environment, never argv.
+    pub secret_values: Vec<String>,
+    /// Log file (appended to; parent directories are created).
+    pub log_path: PathBuf,
+}
+
+impl std::fmt::Debug for StartSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartSpec")
+            .field("environment", &self.environment)
+            .field("component", &self.component)
+            .field("command", &self.command)
+            .field("cwd", &self.cwd)
+            .field("env", &self.env.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field("secret_values", &self.secret_values.len())
+            .field("log_path", &self.log_path)
+            .finish()
+    }
+}
+
+/// Identity of a started component: the supervisor's pid and start time
+/// (together they name one process, even across pid reuse), plus its files.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProcessHandle {
+    /// Pid of the foreground supervisor; also its session and process group id.
+    pub pid: i32,
+    /// Start time of that pid (field 22 of `/proc/PID/stat`).
+    pub start_time: u64,
+    /// Absolute path of the log file.
+    pub log_path: PathBuf,
+    /// Absolute path of the status file written when the command exits.
+    pub status_path: PathBuf,
+}
+
+/// What a handle's process is doing now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProcState {
+    /// The supervisor (hence the component) is running.
+    Running,
+    /// The command exited; from the status file. Both `None` when the command
+    /// could not even be started (the reason is in the log).
+    Exited {
+        /// Exit code, when it exited normally.
+        code: Option<i32>,
+        /// Signal number, when it was killed by a signal.
+        signal: Option<i32>,
+    },
+    /// Not running and no status recorded (stopped by signal, or unknown).
+    Gone,
+}
+
+/// Runs components as detached supervised processes.
+#[derive(Clone, Debug)]
+pub struct ProcessDriver {
+    supervisor: Vec<OsString>,
+}
+
+/// Whether a handle's pid still names our supervisor.
+enum Identity {
+    /// Same pid and start time (possibly a zombie).
+    Ours,
+    /// No process with that pid.
+    Gone,
+    /// Another process now has that pid.
+    Reused,
+}
+
+fn identity(handle: &ProcessHandle) -> Identity {
+    match read_stat(handle.pid) {
+        Some(stat) if stat.start_time == handle.start_time => Identity::Ours,
+        Some(_) => Identity::Reused,
+        None => Identity::Gone,
+    }
+}
+
+/// Sends `signal` to process group `pgid`; a missing group is not an error.
+fn signal_group(pgid: i32, signal: Signal) -> Result<(), DriverError> {
+    match killpg(Pid::from_raw(pgid), signal) {
+        Ok(()) | Err(Errno::ESRCH) => Ok(()),
+        Err(err) => Err(DriverError::Io {
+            context: format!("cannot send {signal} to process group {pgid}"),
+            source: std::io::Error::from(err),
+        }),
+    }
+}
+
+/// Polls (with a short backoff) until group `pgid` has no live member or the
+/// deadline passes; returns whether it is empty.
+async fn wait_group_empty(pgid: i32, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        if live_group_members(pgid).is_empty() {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        tokio::time::sleep(pause.min(deadline - now)).await;
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+fn absolute(path: &Path, what: &str) -> Result<PathBuf, DriverError> {
+    std::path::absolute(path).map_err(|source| DriverError::Io {
+        context: format!("cannot make the {what} path {} absolute", path.display()),
+        source,
+    })
+}
+
+impl ProcessDriver {
+    /// `supervisor` is the program and leading arguments that run
+    /// [`crate::supervise_main`], e.g. `[current_exe, "__supervise"]`.
+    pub fn new(supervisor: Vec<OsString>) -> Self {
+        ProcessDriver { supervisor }
+    }
+
+    /// Starts the component detached and returns its handle once the
+    /// supervisor is running as a session leader (the command itself may
+    /// still be starting: use a health check).
+    pub async fn start(&self, spec: &StartSpec) -> Result<ProcessHandle, DriverError> {
+        let who = format!(
+            "component {} of environment {}",
+            spec.component, spec.environment
+        );
+        let Some((program, leading)) = self.supervisor.split_first() else {
+            return Err(DriverError::Supervisor {
+                message: format!("no supervisor program configured to start {who}"),
+            });
+        };
+        let log_path = absolute(&spec.log_path, "log")?;
+        let status_path = default_status_path(&log_path);
+        let cwd = absolute(&spec.cwd, "working directory")?;
+        if !cwd.is_dir() {
+            return Err(DriverError::Spawn {
+                what: format!("{who}: working directory {} (was it built?)", cwd.display()),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
+            });
+        }
+        // Create the log now: errors surface here, and followers find it at once.
+        open_append(&log_path).map_err(|source| DriverError::Io {
+            context: format!(
+                "cannot create log file {} for {who}; check the state directory's permissions",
+                log_path.display()
+            ),
+            source,
+        })?;
+        // A status left by a previous run would make the new one look exited.
+        match std::fs::remove_file(&status_path) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(DriverError::Io {
+                    context: format!("cannot remove old status file {}", status_path.display()),
+                    source,
+                });
+            }
+        }
+
+        let mut cmd = Command::new(program);
+        cmd.args(leading)
+            .arg("--detach")
+            .arg("--log")
+            .arg(&log_path)
+            .arg("--status")
+            .arg(&status_path)
+            .arg("--cwd")
+            .arg(&cwd);
+        for arg in &self.supervisor {
+            cmd.arg("--reexec").arg(arg);
+        }
+        cmd.arg("--").arg(&spec.command);
+        cmd.envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let mut names = Vec::new();
+        for (i, value) in spec.secret_values.iter().enumerate() {
+            let name = format!("{REDACT_ENV}_{i}");
+            cmd.env(&name, value);
+            names.push(name);
+        }
+        cmd.env(REDACT_ENV, names.join(","));
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+
+        let child = cmd.spawn().map_err(|source| DriverError::Spawn {
+            what: format!("supervisor {:?} for {who}", program),
+            source,
+        })?;
+        let output = match tokio::time::timeout(DETACH_TIMEOUT, child.wait_with_output()).await {
+            Ok(Ok(output)) => output,
+            Ok(Err(source)) => {
+                return Err(DriverError::Io {
+                    context: format!("waiting for the supervisor of {who}"),
+                    source,
+                });
+            }
+            Err(_) => {
+                return Err(DriverError::Supervisor {
+                    message: format!(
+                        "the supervisor of {who} did not report within {DETACH_TIMEOUT:?}; the component may be running: check `ps` and {}",
+                        log_path.display()
+                    ),
+                });
+            }
+        };
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() {
+            return Err(DriverError::Supervisor {
+                message: format!(
+                    "starting {who} failed ({}): {}",
+                    output.status,
+                    stderr.trim()
+                ),
+            });
+        }
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let report: DetachReport = serde_json::from_str(stdout.trim()).map_err(|err| {
+            DriverError::Supervisor {
+                message: format!(
+                    "the supervisor of {who} printed {:?} instead of {{\"pid\":N,\"start_time\":T}} ({err}); is {:?} a greenroom supervisor?",
+                    stdout.trim(),
+                    program
+                ),
+            }
+        })?;
+        tracing::debug!(
+            component = %spec.component,
+            environment = %spec.environment,
+            pid = report.pid,
+            "started detached component"
+        );
+        Ok(ProcessHandle {
+            pid: report.pid,
+            start_time: report.start_time,
+            log_path,
+            status_path,
+        })
+    }
+
+    /// Stops the component and everything in its process group: SIGTERM, up
+    /// to `grace` for it to exit, then SIGKILL. A handle whose pid now
+    /// belongs to another process is left alone (`Ok`: nothing of ours runs).
+    /// Safe to call again on a stopped handle.
+    pub async fn stop(&self, handle: &ProcessHandle, grace: Duration) -> Result<(), DriverError> {
+        let pgid = handle.pid;
+        if pgid <= 1 {
+            return Err(DriverError::Supervisor {
+                message: format!("refusing to signal invalid pid {pgid} from a process handle"),
+            });
+        }
+        match identity(handle) {
+            Identity::Reused => {
+                tracing::debug!(pid = pgid, "pid reused by another process; nothing to stop");
+                return Ok(());
+            }
+            // Gone: members may outlive the leader; while the group exists its
+            // id cannot be reused as a pid, so -pgid is still ours.
+            Identity::Ours | Identity::Gone => {}
+        }
+        signal_group(pgid, Signal::SIGTERM)?;
+        if wait_group_empty(pgid, grace).await {
+            return Ok(());
+        }
+        tracing::debug!(
+            pid = pgid,
+            ?grace,
+            "group still alive after SIGTERM; sending SIGKILL"
+        );
+        signal_group(pgid, Signal::SIGKILL)?;
+        if wait_group_empty(pgid, KILL_WAIT).await {
+            return Ok(());
+        }
+        Err(DriverError::Supervisor {
+            message: format!(
+                "processes {:?} of group {pgid} still alive {KILL_WAIT:?} after SIGKILL (stuck in the kernel?); check with `ps -g {pgid}`",
+                live_group_members(pgid)
+            ),
+        })
+    }
+
+    /// Current state from `/proc` and the status file; cheap, never blocks.
+    pub fn state(&self, handle: &ProcessHandle) -> ProcState {
+        if crate::procfs::pid_alive(handle.pid, handle.start_time) {
+            return ProcState::Running;
+        }
+        match std::fs::read(&handle.status_path)
+            .ok()
+            .and_then(|data| serde_json::from_slice::<StatusFile>(&data).ok())
+        {
+            Some(status) => ProcState::Exited {
+                code: status.code,
+                signal: status.signal,
+            },
+            None => ProcState::Gone,
+        }
+    }
+}

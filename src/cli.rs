@@ -1,0 +1,520 @@
+//! The command-line surface: argument parsing (clap), dispatch, output.
+//!
+//! Human output by default, one JSON document with `--json`; exit status 0
+//! on success, 1 when a cycle or command failed, 2 for bad input (nothing
+//! was changed), 3 when the environment is held by someone else. This
+//! module only translates: decisions live in the core, work in the engine.
+
+use crate::app::{self, App};
+use crate::engine::{self, CycleReport, DeployRequest, LeaseReport};
+use crate::error::{UserError, input};
+use crate::leasing::{self, Ask};
+use crate::progress::{Human, Reporter, Silent};
+use crate::{quickstart, sample, status};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use greenroom_core::compose::{self, Request};
+use greenroom_core::config;
+use greenroom_core::lease;
+use greenroom_core::time;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// greenroom: compose pull requests from several repositories, build them,
+/// deploy them onto a staging environment, and tell people what runs.
+#[derive(Parser, Debug)]
+#[command(name = "greenroom", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    /// Config file [default: $GREENROOM_CONFIG, else ./greenroom.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Act as this holder (person or process identity) [default: user@host]
+    #[arg(long = "as", global = true, value_name = "NAME")]
+    pub holder: Option<String>,
+    /// Print one machine-readable JSON document instead of human output
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Resolve, build and deploy a composition: COMPONENT=REF... over a base channel
+    Deploy(DeployArgs),
+    /// What runs in each environment: commits, states, leases
+    Status(EnvArg),
+    /// Past cycles, newest first
+    History(HistoryArgs),
+    /// Hold an environment: by hand, or while a command runs (`lease --env dev -- ./tests.sh`)
+    Lease(LeaseArgs),
+    /// Free an environment's lease
+    Release(ReleaseArgs),
+    /// Which components, commits and PRs differ between two cycles or manifests
+    Diff(DiffArgs),
+    /// Show a component's captured output
+    Logs(LogsArgs),
+    /// Stop everything an environment runs (recorded as a cycle)
+    Stop(StopArgs),
+    /// Validate the configuration and say what it defines
+    CheckConfig,
+    /// Create a sandbox with three sample repositories, deploy them, and show what to try next
+    Quickstart(QuickstartArgs),
+    /// (internal) the sample HTTP service used by the quick start and tests
+    #[command(hide = true)]
+    SampleService(SampleArgs),
+}
+
+/// `--env`.
+#[derive(Args, Debug)]
+pub struct EnvArg {
+    /// Environment, slot (`dev-2`) or pool (`dev`) [default: every environment]
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+}
+
+/// `deploy` arguments.
+#[derive(Args, Debug)]
+pub struct DeployArgs {
+    /// Environment, slot, or pool (any free slot) [default: the first environment in the config]
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// Base channel for components not named
+    #[arg(long, default_value = "stg", value_name = "CHANNEL")]
+    pub base: String,
+    /// Run a full cycle (recorded; test tiers arrive with verification)
+    #[arg(long)]
+    pub full: bool,
+    /// Deploy only these components; the others keep running what they run
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    pub only: Vec<String>,
+    /// Do not deploy these components; they keep running what they run
+    #[arg(long, value_delimiter = ',', value_name = "C")]
+    pub skip: Vec<String>,
+    /// Print the plan (commits, rebuilds, lease, difference from what runs) and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// If the environment is held, wait in line instead of failing
+    #[arg(long)]
+    pub wait: bool,
+    /// Why (recorded with the lease) [default: the request]
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Free the environment when the cycle ends instead of keeping it for lease_ttl
+    #[arg(long)]
+    pub release: bool,
+    /// COMPONENT=REF: REF is N or pr:N, branch:NAME, sha:HEX, tag:NAME, channel:NAME
+    #[arg(value_name = "COMPONENT=REF")]
+    pub overrides: Vec<String>,
+}
+
+/// `history` arguments.
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// Environment, slot or pool [default: all]
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// How many cycles
+    #[arg(long, default_value_t = 20)]
+    pub limit: i64,
+}
+
+/// `lease` arguments.
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct LeaseArgs {
+    /// `extend`
+    #[command(subcommand)]
+    pub action: Option<LeaseAction>,
+    /// Environment, slot, or pool (any free slot) [default: the first environment]
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// Why
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    /// How long [default: the environment's lease_ttl]
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// If the environment is held, wait in line
+    #[arg(long)]
+    pub wait: bool,
+    /// Command to run while holding the lease; the lease is released after it, and its exit status is ours
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// `lease` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum LeaseAction {
+    /// Renew the lease: it ends DURATION from now
+    Extend {
+        /// Environment instance
+        #[arg(long, value_name = "NAME")]
+        env: Option<String>,
+        /// New time left
+        #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+        duration: Duration,
+    },
+}
+
+/// `release` arguments.
+#[derive(Args, Debug)]
+pub struct ReleaseArgs {
+    /// Environment instance [default: the first environment]
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// Release even if someone else holds it
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `diff` arguments.
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// Cycle number or manifest id
+    pub a: String,
+    /// Cycle number or manifest id
+    pub b: String,
+}
+
+/// `logs` arguments.
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// Environment instance [default: the first environment]
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// Component
+    pub component: String,
+    /// Keep printing what it writes
+    #[arg(long, short)]
+    pub follow: bool,
+}
+
+/// `stop` arguments.
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    /// Environment instance [default: the first environment]
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// If the environment is held, wait in line
+    #[arg(long)]
+    pub wait: bool,
+}
+
+/// `quickstart` arguments.
+#[derive(Args, Debug)]
+pub struct QuickstartArgs {
+    /// Where to create the sandbox
+    #[arg(long, default_value = "greenroom-sandbox")]
+    pub dir: PathBuf,
+}
+
+/// `sample-service` arguments.
+#[derive(Args, Debug)]
+pub struct SampleArgs {
+    /// Port [default: $PORT]
+    #[arg(long, env = "PORT")]
+    pub port: u16,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. 30m, 2h"))
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<config::Config> {
+    let path = app::config_path(cli.config.as_deref());
+    config::load(&path).map_err(|e| input(e.to_string()))
+}
+
+async fn open(cli: &Cli) -> anyhow::Result<App> {
+    let cfg = load_config(cli)?;
+    App::open(cfg, cli.holder.clone()).await
+}
+
+fn default_env(app: &App, env: Option<&str>) -> anyhow::Result<String> {
+    match env {
+        Some(e) => Ok(e.to_string()),
+        None => app
+            .config
+            .environments
+            .first()
+            .map(|e| e.name.clone())
+            .ok_or_else(|| input("the configuration defines no [[environment]]")),
+    }
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v).context("encode JSON")?);
+    Ok(())
+}
+
+/// Runs the CLI; returns the exit status.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    match &cli.command {
+        Command::Deploy(a) => {
+            let app = open(&cli).await?;
+            let env = default_env(&app, a.env.as_deref())?;
+            let mut overrides = Vec::new();
+            let mut errors = Vec::new();
+            for o in &a.overrides {
+                match compose::parse_override(o) {
+                    Ok(o) => overrides.push(o),
+                    Err(e) => errors.push(e.to_string()),
+                }
+            }
+            if !errors.is_empty() {
+                return Err(input(errors.join("\n")));
+            }
+            let mut text = vec![format!("--base {}", a.base)];
+            if !a.only.is_empty() {
+                text.push(format!("--only {}", a.only.join(",")));
+            }
+            if !a.skip.is_empty() {
+                text.push(format!("--skip {}", a.skip.join(",")));
+            }
+            if a.full {
+                text.push("--full".into());
+            }
+            text.extend(a.overrides.iter().cloned());
+            let req = DeployRequest {
+                env,
+                request: Request { base: a.base.clone(), overrides, only: a.only.clone(), skip: a.skip.clone() },
+                text: text.join(" "),
+                dry_run: a.dry_run,
+                wait: a.wait,
+                reason: a.reason.clone(),
+                release_after: a.release,
+            };
+            let reporter: Box<dyn Reporter> = if cli.json { Box::new(Silent) } else { Box::new(Human::new()) };
+            let report = engine::deploy(&app, &req, reporter.as_ref()).await?;
+            finish_cycle_output(&cli, &report, &app)
+        }
+        Command::Stop(a) => {
+            let app = open(&cli).await?;
+            let env = default_env(&app, a.env.as_deref())?;
+            let reporter: Box<dyn Reporter> = if cli.json { Box::new(Silent) } else { Box::new(Human::new()) };
+            let report = engine::stop(&app, &env, a.wait, reporter.as_ref()).await?;
+            finish_cycle_output(&cli, &report, &app)
+        }
+        Command::Status(a) => {
+            let app = open(&cli).await?;
+            let st = status::status(&app, a.env.as_deref()).await?;
+            if cli.json {
+                if a.env.is_some() && st.len() == 1 {
+                    print_json(&st[0])?;
+                } else {
+                    print_json(&st)?;
+                }
+            } else {
+                print!("{}", status::render_status(&st));
+            }
+            Ok(0)
+        }
+        Command::History(a) => {
+            let app = open(&cli).await?;
+            let h = status::history(&app, a.env.as_deref(), a.limit).await?;
+            if cli.json {
+                print_json(&h)?;
+            } else {
+                print!("{}", status::render_history(&h));
+            }
+            Ok(0)
+        }
+        Command::Diff(a) => {
+            let app = open(&cli).await?;
+            let d = status::diff(&app, &a.a, &a.b).await?;
+            if cli.json {
+                print_json(&d)?;
+            } else {
+                print!("{}", status::render_diff(&d));
+            }
+            Ok(0)
+        }
+        Command::Lease(a) => lease_command(&cli, a).await,
+        Command::Release(a) => {
+            let app = open(&cli).await?;
+            let env = default_env(&app, a.env.as_deref())?;
+            let released = leasing::release(&app, &env, a.force).await?;
+            if cli.json {
+                print_json(&serde_json::json!({"environment": env, "released": released.as_ref().map(LeaseReport::of)}))?;
+            } else {
+                match released {
+                    Some(l) => println!("released {env} (was held by {}: {})", l.holder, l.reason),
+                    None => println!("{env} was not leased"),
+                }
+            }
+            Ok(0)
+        }
+        Command::Logs(a) => {
+            let app = open(&cli).await?;
+            let env = default_env(&app, a.env.as_deref())?;
+            let deployed = app.store.deployed(&env).await?;
+            let Some(d) = deployed.iter().find(|d| d.component == a.component) else {
+                return Err(input(format!("{} has never been deployed to {env}", a.component)));
+            };
+            let Some(path) = &d.log_path else {
+                return Err(input(format!("{} on {env} has no log", a.component)));
+            };
+            let mut out = tokio::io::stdout();
+            greenroom_driver::follow_log(std::path::Path::new(path), a.follow, &mut out)
+                .await
+                .with_context(|| format!("cannot read {path}"))?;
+            Ok(0)
+        }
+        Command::CheckConfig => {
+            let path = app::config_path(cli.config.as_deref());
+            let cfg = config::load(&path).map_err(|e| input(e.to_string()))?;
+            if cli.json {
+                print_json(&serde_json::json!({
+                    "config": cfg.path,
+                    "state_dir": cfg.state_dir,
+                    "components": cfg.components.iter().map(|c| &c.name).collect::<Vec<_>>(),
+                    "environments": cfg.instances().iter().map(|i| &i.name).collect::<Vec<_>>(),
+                    "valid": true,
+                }))?;
+            } else {
+                println!(
+                    "{}: ok — {} component(s): {}; environment(s): {}",
+                    path.display(),
+                    cfg.components.len(),
+                    cfg.components.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+                    cfg.instances().iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
+                );
+            }
+            Ok(0)
+        }
+        Command::Quickstart(a) => quickstart::run(&a.dir).await,
+        Command::SampleService(a) => {
+            let dir = std::env::current_dir().context("no working directory")?;
+            sample::serve(a.port, dir).await?;
+            Ok(0)
+        }
+    }
+}
+
+fn finish_cycle_output(cli: &Cli, report: &CycleReport, app: &App) -> anyhow::Result<i32> {
+    if cli.json {
+        print_json(report)?;
+    } else {
+        print!("{}", render_cycle(report, app.now()));
+    }
+    Ok(if report.ok() { 0 } else { 1 })
+}
+
+/// Human summary of a deploy or stop.
+pub fn render_cycle(r: &CycleReport, now: i64) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let manifest = r.manifest.as_deref().map(greenroom_core::manifest::short_id).unwrap_or("-");
+    match r.cycle {
+        Some(c) => {
+            let _ = writeln!(s, "\ncycle {c} ({}) on {}: {} — manifest {manifest}", r.kind, r.environment, r.result);
+        }
+        None => {
+            let _ = writeln!(s, "\nplan for {} (dry run: nothing changed) — manifest {manifest}", r.environment);
+        }
+    }
+    let width = r.components.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    for c in &r.components {
+        let what = match (&c.commit, &c.image) {
+            (Some(commit), _) => commit.chars().take(12).collect::<String>(),
+            (None, Some(img)) => img.clone(),
+            _ => "-".into(),
+        };
+        let prev = c.previous.as_ref().map(|p| format!(" (was {p})")).unwrap_or_default();
+        let url = c.url.as_ref().map(|u| format!("  {u}")).unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "  {:width$}  {:7} {:12} {:16} build:{:11} {}{prev}{url}",
+            c.name, c.action, what, c.origin, c.build, c.outcome
+        );
+    }
+    if let Some(e) = &r.error {
+        let _ = writeln!(s, "\nerror: {e}");
+    }
+    match &r.lease {
+        Some(l) => {
+            let until = time::relative(parse_rfc3339(&l.expires).unwrap_or(now), now);
+            let _ = writeln!(s, "lease: {} holds {} until {} ({until}); `greenroom release --env {}` frees it", l.holder, r.environment, l.expires, r.environment);
+        }
+        None => {
+            let _ = writeln!(s, "lease: {} is free", r.environment);
+        }
+    }
+    let t = &r.timings;
+    let _ = writeln!(
+        s,
+        "took {} (resolve {}, build {}, deploy {}; greenroom's own overhead {})",
+        time::format_span(t.total_ms as i64),
+        time::format_span(t.resolve_ms as i64),
+        time::format_span(t.build_ms as i64),
+        time::format_span(t.deploy_ms as i64),
+        time::format_span(t.overhead_ms as i64)
+    );
+    s
+}
+
+fn parse_rfc3339(s: &str) -> Option<i64> {
+    let t = humantime::parse_rfc3339(s).ok()?;
+    let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(d.as_millis()).ok()
+}
+
+async fn lease_command(cli: &Cli, a: &LeaseArgs) -> anyhow::Result<i32> {
+    let app = open(cli).await?;
+    if let Some(LeaseAction::Extend { env, duration }) = &a.action {
+        let env = default_env(&app, env.as_deref())?;
+        let l = leasing::extend(&app, &env, *duration).await?;
+        if cli.json {
+            print_json(&serde_json::json!({"environment": env, "lease": LeaseReport::of(&l)}))?;
+        } else {
+            println!("{env}: {}", lease::describe(&l, app.now()));
+        }
+        return Ok(0);
+    }
+    let env_name = default_env(&app, a.env.as_deref())?;
+    let instances = app.config.lookup_instances(&env_name).map_err(input)?;
+    let ttl = a.duration.unwrap_or_else(|| {
+        app.config.environment(&instances[0].environment).map(|e| e.lease_ttl).unwrap_or(config::DEFAULT_LEASE_TTL)
+    });
+    let reason = if a.reason.is_empty() && !a.command.is_empty() { format!("running {}", a.command.join(" ")) } else { a.reason.clone() };
+    let held = leasing::acquire(
+        &app,
+        &Ask { candidates: &instances, queue_key: &env_name, reason: &reason, ttl, bind_process: !a.command.is_empty(), wait: a.wait },
+    )
+    .await?;
+    let name = held.instance.name.clone();
+    if a.command.is_empty() {
+        // A lease the holder already had gets the new duration.
+        let l = if held.taken { held.lease.clone() } else { leasing::extend(&app, &name, ttl).await? };
+        if cli.json {
+            print_json(&serde_json::json!({"environment": name, "lease": LeaseReport::of(&l)}))?;
+        } else {
+            println!("{name}: {}", lease::describe(&l, app.now()));
+        }
+        return Ok(0);
+    }
+    if !cli.json {
+        eprintln!("{name}: leased to {} while running {}", app.holder, a.command.join(" "));
+    }
+    let status = tokio::process::Command::new(&a.command[0])
+        .args(&a.command[1..])
+        .env("GREENROOM_ENV", &name)
+        .env("GREENROOM_LEASE_TOKEN", held.lease.token.to_string())
+        .status()
+        .await;
+    // Release whatever happened to the command.
+    if held.taken {
+        app.store.release(&name, held.lease.token).await?;
+    }
+    let status = status.map_err(|e| UserError::Input(format!("cannot run `{}`: {e}", a.command[0])))?;
+    let code = status.code().unwrap_or(1);
+    if cli.json {
+        print_json(&serde_json::json!({"environment": name, "command": a.command, "exit_status": code, "released": held.taken}))?;
+    } else if held.taken {
+        eprintln!("{name}: released (command exited with status {code})");
+    }
+    Ok(code)
+}

@@ -1,0 +1,1165 @@
+//! The engine: runs a cycle (deploy or stop) on one environment instance,
+//! stage by stage, recording each step as it goes.
+//!
+//! Order of a deploy: check the request (pure) -> resolve (mirrors) ->
+//! take the lease -> record the cycle and manifest -> build (cache,
+//! parallel) -> deploy in `depends_on` order (stop previous, clean run
+//! directory, start, health) -> record what runs -> keep or release the
+//! lease. Errors before the lease change nothing. Every stage and every
+//! component checks the lease's fencing token first, so a cycle whose
+//! lease was taken over stops instead of colliding. What runs is written
+//! to the store after each component changes, so a crash never leaves it
+//! half-recorded.
+
+use crate::app::App;
+use crate::build::{self, BuildJob, BuildOutcome};
+use crate::error::input;
+use crate::leasing::{self, Ask, Held};
+use crate::progress::Reporter;
+use crate::resolve::{self, Resolution, Vars};
+use anyhow::Context;
+use greenroom_core::compose::{self, Request, Selection};
+use greenroom_core::config::{Component, DriverKind, Environment, Health, Instance};
+use greenroom_core::lease::Lease;
+use greenroom_core::manifest::{Manifest, ManifestComponent};
+use greenroom_core::plan;
+use greenroom_core::template;
+use greenroom_core::time::{self, Millis};
+use greenroom_driver::{CommandSpec, HealthCheck, ProcState, ProcessDriver, ProcessHandle, StartSpec};
+use greenroom_store::{CycleComponent, Deployed, NewCycle, StageRecord};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a component gets to stop after SIGTERM before SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+/// Lines of a log shown when something fails.
+pub const LOG_TAIL_LINES: usize = 20;
+
+/// A deploy as asked.
+#[derive(Debug, Clone)]
+pub struct DeployRequest {
+    /// `--env` (an environment, a slot, or a pool).
+    pub env: String,
+    /// The composition.
+    pub request: Request,
+    /// The request as typed, for records.
+    pub text: String,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `--wait`.
+    pub wait: bool,
+    /// `--reason`.
+    pub reason: Option<String>,
+    /// `--release`: free the lease when the cycle ends.
+    pub release_after: bool,
+}
+
+/// Lease as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct LeaseReport {
+    /// Holder.
+    pub holder: String,
+    /// Why.
+    pub reason: String,
+    /// Since (RFC 3339).
+    pub since: String,
+    /// Until (RFC 3339).
+    pub expires: String,
+    /// Fencing token.
+    pub token: i64,
+    /// Pid of the holding process, when bound to one.
+    pub pid: Option<i32>,
+}
+
+impl LeaseReport {
+    /// From a lease.
+    pub fn of(l: &Lease) -> LeaseReport {
+        LeaseReport {
+            holder: l.holder.clone(),
+            reason: l.reason.clone(),
+            since: time::format(l.since),
+            expires: time::format(l.expires),
+            token: l.token,
+            pid: l.process.as_ref().map(|p| p.pid),
+        }
+    }
+}
+
+/// One component in a cycle report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentReport {
+    /// Name.
+    pub name: String,
+    /// `deploy`, `keep` (already running that), or `carry` (not part of this cycle).
+    pub action: String,
+    /// How it was asked for.
+    pub origin: String,
+    /// Commit.
+    pub commit: Option<String>,
+    /// Ref it was resolved from.
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
+    /// Pull request.
+    pub pr: Option<u64>,
+    /// Image reference.
+    pub image: Option<String>,
+    /// Artifact deployed.
+    pub artifact: Option<String>,
+    /// `built`, `cached`, `none`, `failed`, `pending`, `would-build`.
+    pub build: String,
+    /// `running`, `failed`, `not-reached`, `carried`, `planned`.
+    pub outcome: String,
+    /// Where people reach it.
+    pub url: Option<String>,
+    /// What ran before (short commit or image), if different.
+    pub previous: Option<String>,
+}
+
+/// Where the time went.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    /// Wall time of the whole command.
+    pub total_ms: u64,
+    /// Resolution (mirrors, resolve commands).
+    pub resolve_ms: u64,
+    /// Build stage wall time.
+    pub build_ms: u64,
+    /// Deploy stage wall time.
+    pub deploy_ms: u64,
+    /// Time in user commands (builds that ran, resolve, deploy/stop commands).
+    pub user_ms: u64,
+    /// Time waiting for health checks (includes the components' start-up).
+    pub health_ms: u64,
+    /// Orchestrator overhead: total minus user commands and health waits.
+    pub overhead_ms: u64,
+}
+
+/// The result of a deploy or stop, printed by the CLI.
+#[derive(Debug, Clone, Serialize)]
+pub struct CycleReport {
+    /// Cycle number (none for a dry run).
+    pub cycle: Option<i64>,
+    /// `deploy` or `stop`.
+    pub kind: String,
+    /// Environment instance.
+    pub environment: String,
+    /// Manifest id.
+    pub manifest: Option<String>,
+    /// `succeeded`, `failed`, `fenced`, or `planned` (dry run).
+    pub result: String,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Per component.
+    pub components: Vec<ComponentReport>,
+    /// Lease after the cycle.
+    pub lease: Option<LeaseReport>,
+    /// Timings.
+    pub timings: Timings,
+}
+
+impl CycleReport {
+    /// Whether the command should exit 0.
+    pub fn ok(&self) -> bool {
+        matches!(self.result.as_str(), "succeeded" | "planned")
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The variables a component's commands and processes get.
+pub struct ComponentVars<'a> {
+    /// Instance.
+    pub inst: &'a Instance,
+    /// Component name.
+    pub component: &'a str,
+    /// Entry.
+    pub entry: &'a ManifestComponent,
+    /// Artifact.
+    pub artifact: Option<&'a str>,
+    /// Cycle.
+    pub cycle: i64,
+    /// Manifest id.
+    pub manifest_id: &'a str,
+    /// Manifest JSON file.
+    pub manifest_file: &'a Path,
+    /// Run directory.
+    pub run_dir: &'a Path,
+    /// Port, URL of every component of the instance.
+    pub endpoints: &'a BTreeMap<String, (u16, Option<String>)>,
+    /// Environment vars.
+    pub vars: &'a Vars,
+}
+
+fn env_key(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect()
+}
+
+impl ComponentVars<'_> {
+    /// As `NAME=value` pairs.
+    pub fn to_env(&self) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = self.vars.values.clone();
+        let mut set = |k: &str, val: String| v.push((k.to_string(), val));
+        set("GREENROOM_ENV", self.inst.name.clone());
+        set("GREENROOM_ENVIRONMENT", self.inst.environment.clone());
+        set("GREENROOM_SLOT", self.inst.slot.map(|s| s.to_string()).unwrap_or_default());
+        set("GREENROOM_COMPONENT", self.component.to_string());
+        set("GREENROOM_COMMIT", self.entry.commit.clone().unwrap_or_default());
+        set("GREENROOM_REF", self.entry.reference.clone().unwrap_or_default());
+        set("GREENROOM_PR", self.entry.pr.map(|p| p.to_string()).unwrap_or_default());
+        set("GREENROOM_IMAGE", self.entry.image.clone().unwrap_or_default());
+        set("GREENROOM_ARTIFACT", self.artifact.unwrap_or_default().to_string());
+        set("GREENROOM_CYCLE", self.cycle.to_string());
+        set("GREENROOM_MANIFEST", self.manifest_file.display().to_string());
+        set("GREENROOM_MANIFEST_ID", self.manifest_id.to_string());
+        set("GREENROOM_RUN_DIR", self.run_dir.display().to_string());
+        for (name, (port, url)) in self.endpoints {
+            let k = env_key(name);
+            if name == self.component {
+                set("PORT", port.to_string());
+                set("GREENROOM_PORT", port.to_string());
+                set("GREENROOM_URL", url.clone().unwrap_or_default());
+            }
+            set(&format!("GREENROOM_PORT_{k}"), port.to_string());
+            if let Some(u) = url {
+                set(&format!("GREENROOM_URL_{k}"), u.clone());
+            }
+        }
+        v
+    }
+}
+
+/// Renders a `url`/`health` template for a component of an instance.
+pub fn render_url(t: &str, inst: &Instance, component: &str, port: u16) -> String {
+    let port = port.to_string();
+    let slot = inst.slot.map(|s| s.to_string()).unwrap_or_default();
+    template::render(
+        t,
+        &[("port", &port), ("slot", &slot), ("environment", &inst.name), ("component", component), ("host", "127.0.0.1")],
+    )
+}
+
+/// Ports for every component of an instance: the recorded ones, or newly
+/// allocated free ones from `port_base` up.
+pub async fn endpoints(app: &App, env: &Environment, inst: &Instance) -> anyhow::Result<BTreeMap<String, (u16, Option<String>)>> {
+    let mut out = BTreeMap::new();
+    let mut used = app.store.ports_in_use().await?;
+    for name in &env.components {
+        let port = match app.store.port(&inst.name, name).await? {
+            Some(p) => p,
+            None => {
+                let mut candidate = app.config.port_base;
+                loop {
+                    if !used.contains(&candidate)
+                        && std::net::TcpListener::bind(("127.0.0.1", candidate)).is_ok()
+                        && app.store.set_port(&inst.name, name, candidate).await?
+                    {
+                        used.push(candidate);
+                        break candidate;
+                    }
+                    candidate = candidate.checked_add(1).context("no free port left above port_base")?;
+                }
+            }
+        };
+        let url = app.config.component(name).and_then(|c| c.url.as_ref()).map(|u| render_url(u, inst, name, port));
+        out.insert(name.clone(), (port, url));
+    }
+    Ok(out)
+}
+
+/// The manifest JSON handed to deploy commands (`GREENROOM_MANIFEST`).
+/// Versioned: `schema` is `greenroom.manifest/v1`. Variables are not in it.
+#[derive(Serialize)]
+struct ManifestFile<'a> {
+    schema: &'static str,
+    id: &'a str,
+    environment: &'a str,
+    slot: Option<u32>,
+    cycle: i64,
+    components: BTreeMap<&'a str, ManifestFileComponent<'a>>,
+}
+
+#[derive(Serialize)]
+struct ManifestFileComponent<'a> {
+    action: &'a str,
+    origin: &'a str,
+    commit: &'a Option<String>,
+    #[serde(rename = "ref")]
+    reference: &'a Option<String>,
+    pr: Option<u64>,
+    image: &'a Option<String>,
+    artifact: Option<&'a str>,
+    carried: bool,
+    url: Option<&'a str>,
+    port: Option<u16>,
+}
+
+fn tail(path: &Path) -> String {
+    match greenroom_driver::log_tail(path, LOG_TAIL_LINES) {
+        Ok(t) if !t.trim().is_empty() => format!("\nlast lines of {}:\n{}", path.display(), t.trim_end()),
+        Ok(_) => format!("\n({} is empty)", path.display()),
+        Err(e) => format!("\n(cannot read {}: {e})", path.display()),
+    }
+}
+
+fn handle_of(d: &Deployed) -> Option<ProcessHandle> {
+    Some(ProcessHandle {
+        pid: d.pid?,
+        start_time: d.pid_start?,
+        log_path: PathBuf::from(d.log_path.as_ref()?),
+        status_path: PathBuf::from(d.status_path.as_ref()?),
+    })
+}
+
+/// The state of a recorded component, checked against /proc for the process driver.
+pub fn live_state(driver: &ProcessDriver, d: &Deployed) -> String {
+    match d.state.as_str() {
+        "running" | "starting" => match handle_of(d) {
+            Some(h) => match driver.state(&h) {
+                ProcState::Running => d.state.clone(),
+                ProcState::Exited { code: Some(c), .. } => format!("dead (exited with status {c})"),
+                ProcState::Exited { signal: Some(s), .. } => format!("dead (killed by signal {s})"),
+                _ => "dead".to_string(),
+            },
+            None => d.state.clone(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// Per-cycle context shared by the stages.
+struct Cycle<'a> {
+    app: &'a App,
+    reporter: &'a dyn Reporter,
+    env: &'a Environment,
+    inst: Instance,
+    token: i64,
+    id: i64,
+    manifest: Manifest,
+    manifest_file: PathBuf,
+    vars: Vars,
+    driver: ProcessDriver,
+    user: Duration,
+    health: Duration,
+}
+
+impl Cycle<'_> {
+    async fn fenced(&self) -> anyhow::Result<bool> {
+        Ok(!self.app.store.holds(&self.inst.name, self.token).await?)
+    }
+
+    async fn stage(&self, name: &str, component: Option<&str>, started: Millis, result: &str, detail: Option<String>) -> anyhow::Result<()> {
+        self.app
+            .store
+            .add_stage(
+                self.id,
+                &StageRecord {
+                    seq: 0,
+                    name: name.into(),
+                    component: component.map(String::from),
+                    started_at: started,
+                    finished_at: self.app.now(),
+                    result: result.into(),
+                    detail,
+                },
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// Runs a deploy: see the module documentation.
+pub async fn deploy(app: &App, req: &DeployRequest, reporter: &dyn Reporter) -> anyhow::Result<CycleReport> {
+    let t0 = Instant::now();
+    let instances = app.config.lookup_instances(&req.env).map_err(input)?;
+    let env = app
+        .config
+        .environment(&instances[0].environment)
+        .with_context(|| format!("environment {} vanished from the config", instances[0].environment))?
+        .clone();
+    let selections = compose::select(&app.config, &env, &req.request)
+        .map_err(|errs| input(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
+    // Secrets must be readable before anything is touched.
+    resolve::vars_for(&env, &instances[0])?;
+
+    reporter.stage("resolve");
+    let tr = Instant::now();
+    let resolution = resolve::resolve(app, &env, &selections).await?;
+    let resolve_time = tr.elapsed();
+    for r in &resolution.components {
+        if let Some(e) = &r.entry {
+            reporter.finished("resolve", &r.name, true, &format!("{} -> {}", e.origin, e.short()), Duration::ZERO);
+        }
+    }
+
+    if req.dry_run {
+        return dry_run(app, &env, &instances, &resolution, t0, resolve_time).await;
+    }
+
+    let reason = req.reason.clone().unwrap_or_else(|| format!("deploy {}", req.text));
+    let held = leasing::acquire(
+        app,
+        &Ask { candidates: &instances, queue_key: &req.env, reason: &reason, ttl: env.lease_ttl, bind_process: true, wait: req.wait },
+    )
+    .await?;
+    let result = run_deploy(app, &env, &held, &resolution, req, reporter, t0, resolve_time).await;
+    // Whatever happened, do not leave a process-bound lease behind.
+    let lease = leasing::after_cycle(app, &held, env.lease_ttl, req.release_after).await;
+    let mut report = result?;
+    report.lease = lease?.as_ref().map(LeaseReport::of);
+    report.timings.total_ms = ms(t0.elapsed());
+    report.timings.overhead_ms = report.timings.total_ms.saturating_sub(report.timings.user_ms + report.timings.health_ms);
+    Ok(report)
+}
+
+async fn dry_run(
+    app: &App,
+    env: &Environment,
+    instances: &[Instance],
+    resolution: &Resolution,
+    t0: Instant,
+    resolve_time: Duration,
+) -> anyhow::Result<CycleReport> {
+    // Plan against the instance a deploy would most likely take: one the
+    // holder has, else a free one, else the first.
+    let mut chosen = &instances[0];
+    for inst in instances {
+        let (l, _) = app.store.lease(&inst.name).await?;
+        match l {
+            Some(l) if l.holder == app.holder => {
+                chosen = inst;
+                break;
+            }
+            None => {
+                chosen = inst;
+                break;
+            }
+            _ => {}
+        }
+    }
+    let vars = resolve::vars_for(env, chosen)?;
+    let running = app.store.deployed(&chosen.name).await?;
+    let manifest = resolve::manifest_for(resolution, &vars, &running);
+    let paths = &app.paths;
+    let mut components = Vec::new();
+    for r in &resolution.components {
+        let entry = &manifest.components[&r.name];
+        let prev = running.iter().find(|d| d.component == r.name && d.state != "stopped");
+        let (action, build) = match &r.selection {
+            Selection::Carry => ("carry", "none".to_string()),
+            _ if prev.is_some_and(|p| p.entry.same_content(entry) && p.state == "running") => ("keep", "none".to_string()),
+            _ => {
+                let b = match &entry.commit {
+                    Some(c) => {
+                        let cfg = app.config.component(&r.name);
+                        let e = build::entry(&paths.builds(), &paths.logs(), &r.name, c, cfg.and_then(|c| c.build.as_deref()));
+                        if build::cached(&e).is_some() { "cached" } else { "would-build" }
+                    }
+                    None => "none",
+                };
+                ("deploy", b.to_string())
+            }
+        };
+        components.push(ComponentReport {
+            name: r.name.clone(),
+            action: action.into(),
+            origin: entry.origin.clone(),
+            commit: entry.commit.clone(),
+            reference: entry.reference.clone(),
+            pr: entry.pr,
+            image: entry.image.clone(),
+            artifact: None,
+            build,
+            outcome: "planned".into(),
+            url: None,
+            previous: prev.filter(|p| !p.entry.same_content(entry)).map(|p| p.entry.short()),
+        });
+    }
+    let lease = app.store.lease(&chosen.name).await?.0;
+    Ok(CycleReport {
+        cycle: None,
+        kind: "deploy".into(),
+        environment: chosen.name.clone(),
+        manifest: Some(manifest.id.clone()),
+        result: "planned".into(),
+        error: None,
+        components,
+        lease: lease.as_ref().map(LeaseReport::of),
+        timings: Timings { total_ms: ms(t0.elapsed()), resolve_ms: ms(resolve_time), ..Timings::default() },
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_deploy(
+    app: &App,
+    env: &Environment,
+    held: &Held,
+    resolution: &Resolution,
+    req: &DeployRequest,
+    reporter: &dyn Reporter,
+    t0: Instant,
+    resolve_time: Duration,
+) -> anyhow::Result<CycleReport> {
+    let inst = held.instance.clone();
+    let vars = resolve::vars_for(env, &inst)?;
+    let running = app.store.deployed(&inst.name).await?;
+    let manifest = resolve::manifest_for(resolution, &vars, &running);
+    let now = app.now();
+    app.store.put_manifest(&manifest, now).await?;
+    let id = app
+        .store
+        .create_cycle(&NewCycle {
+            environment: &inst.name,
+            kind: "deploy",
+            manifest: Some(&manifest.id),
+            request: &req.text,
+            requested_by: &app.holder,
+            started_at: now,
+            process: &app.process,
+            lease_token: held.lease.token,
+        })
+        .await?;
+    reporter.note(&format!(
+        "cycle {id} on {}: manifest {} (lease token {})",
+        inst.name,
+        manifest.short_id(),
+        held.lease.token
+    ));
+    app.store
+        .add_stage(id, &StageRecord { seq: 0, name: "resolve".into(), component: None, started_at: now - i64::try_from(resolve_time.as_millis()).unwrap_or(0), finished_at: now, result: "ok".into(), detail: None })
+        .await?;
+    let manifest_file = app.paths.cycle_dir(id).join("manifest.json");
+    let mut cx = Cycle {
+        app,
+        reporter,
+        env,
+        inst,
+        token: held.lease.token,
+        id,
+        manifest,
+        manifest_file,
+        vars,
+        driver: ProcessDriver::new(app.supervisor.clone()),
+        user: resolution.user_time,
+        health: Duration::ZERO,
+    };
+    let outcome = cycle_stages(&mut cx, resolution, &running).await;
+    let (result, error, components, build_ms, deploy_ms) = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            let msg = format!("{e:#}");
+            app.store.finish_cycle(id, "failed", Some(&msg), app.now()).await?;
+            return Err(e);
+        }
+    };
+    app.store.finish_cycle(id, &result, error.as_deref(), app.now()).await?;
+    Ok(CycleReport {
+        cycle: Some(id),
+        kind: "deploy".into(),
+        environment: cx.inst.name.clone(),
+        manifest: Some(cx.manifest.id.clone()),
+        result,
+        error,
+        components,
+        lease: None,
+        timings: Timings {
+            total_ms: ms(t0.elapsed()),
+            resolve_ms: ms(resolve_time),
+            build_ms,
+            deploy_ms,
+            user_ms: ms(cx.user),
+            health_ms: ms(cx.health),
+            overhead_ms: 0,
+        },
+    })
+}
+
+type StagesOutcome = (String, Option<String>, Vec<ComponentReport>, u64, u64);
+
+async fn cycle_stages(cx: &mut Cycle<'_>, resolution: &Resolution, running: &[Deployed]) -> anyhow::Result<StagesOutcome> {
+    let app = cx.app;
+    let endpoints = endpoints(app, cx.env, &cx.inst).await?;
+    // Decide per component: deploy, keep (already runs exactly that), carry.
+    let mut reports: BTreeMap<String, ComponentReport> = BTreeMap::new();
+    let mut records: BTreeMap<String, CycleComponent> = BTreeMap::new();
+    for r in &resolution.components {
+        let entry = cx.manifest.components[&r.name].clone();
+        let prev = running.iter().find(|d| d.component == r.name && d.state != "stopped");
+        let alive = prev.is_some_and(|p| !live_state(&cx.driver, p).starts_with("dead"));
+        let action = match &r.selection {
+            Selection::Carry => "carry",
+            _ if prev.is_some_and(|p| p.entry.same_content(&entry) && p.state == "running") && alive => "keep",
+            _ => "deploy",
+        };
+        let outcome = match action {
+            "carry" => "carried",
+            "keep" => "running",
+            _ => "pending",
+        };
+        let artifact = if action == "deploy" { entry.image.clone() } else { prev.and_then(|p| p.artifact.clone()) };
+        reports.insert(
+            r.name.clone(),
+            ComponentReport {
+                name: r.name.clone(),
+                action: action.into(),
+                origin: entry.origin.clone(),
+                commit: entry.commit.clone(),
+                reference: entry.reference.clone(),
+                pr: entry.pr,
+                image: entry.image.clone(),
+                artifact: artifact.clone(),
+                build: if action == "deploy" && entry.commit.is_some() { "pending".into() } else { "none".into() },
+                outcome: outcome.into(),
+                url: endpoints.get(&r.name).and_then(|(_, u)| u.clone()),
+                previous: prev.filter(|p| !p.entry.same_content(&entry)).map(|p| p.entry.short()),
+            },
+        );
+        let rec = CycleComponent {
+            component: r.name.clone(),
+            action: action.into(),
+            entry,
+            artifact,
+            build: if action == "deploy" { "pending".into() } else { "none".into() },
+            build_log: None,
+            run_log: None,
+            outcome: outcome.into(),
+        };
+        app.store.set_cycle_component(cx.id, &rec).await?;
+        records.insert(r.name.clone(), rec);
+    }
+    write_manifest_file(cx, &records, &endpoints)?;
+
+    // Build.
+    if cx.fenced().await? {
+        return Ok(fenced(cx, reports));
+    }
+    let tb = Instant::now();
+    let build_failure = build_stage(cx, &mut reports, &mut records).await?;
+    let build_ms = ms(tb.elapsed());
+    if let Some(err) = build_failure {
+        return Ok(("failed".into(), Some(err), reports.into_values().collect(), build_ms, 0));
+    }
+
+    // Deploy, in dependency order.
+    cx.reporter.stage("deploy");
+    let td = Instant::now();
+    let order = plan::deploy_order(&app.config, cx.env);
+    let mut failure = None;
+    for name in &order {
+        let Some(rec) = records.get(name).cloned() else { continue };
+        if rec.action != "deploy" {
+            continue;
+        }
+        if failure.is_some() {
+            let mut rec = rec;
+            rec.outcome = "not-reached".into();
+            app.store.set_cycle_component(cx.id, &rec).await?;
+            if let Some(r) = reports.get_mut(name) {
+                r.outcome = "not-reached".into();
+            }
+            continue;
+        }
+        if cx.fenced().await? {
+            return Ok(fenced(cx, reports));
+        }
+        let component = app.config.component(name).with_context(|| format!("component {name} vanished from the config"))?;
+        let prev = running.iter().find(|d| &d.component == name && d.state != "stopped");
+        let result = deploy_component(cx, component, &rec, prev, &endpoints).await;
+        let (outcome, err) = match result {
+            Ok(()) => ("running", None),
+            Err(e) => ("failed", Some(format!("{e:#}"))),
+        };
+        let mut rec = rec;
+        rec.outcome = outcome.into();
+        rec.run_log = Some(log_path(cx, name).display().to_string());
+        app.store.set_cycle_component(cx.id, &rec).await?;
+        if let Some(r) = reports.get_mut(name) {
+            r.outcome = outcome.into();
+        }
+        if let Some(e) = err {
+            failure = Some(e);
+        }
+    }
+    let deploy_ms = ms(td.elapsed());
+    let now = app.now();
+    match failure {
+        None => {
+            app.store.set_environment_manifest(&cx.inst.name, Some(&cx.manifest.id), cx.id, now).await?;
+            Ok(("succeeded".into(), None, reports.into_values().collect(), build_ms, deploy_ms))
+        }
+        Some(e) => {
+            app.store.set_environment_manifest(&cx.inst.name, None, cx.id, now).await?;
+            Ok(("failed".into(), Some(e), reports.into_values().collect(), build_ms, deploy_ms))
+        }
+    }
+}
+
+fn fenced(cx: &Cycle<'_>, reports: BTreeMap<String, ComponentReport>) -> StagesOutcome {
+    let msg = format!(
+        "the lease on {} was taken over (token {} is no longer current); this cycle stopped without touching anything more",
+        cx.inst.name, cx.token
+    );
+    ("fenced".into(), Some(msg), reports.into_values().collect(), 0, 0)
+}
+
+fn log_path(cx: &Cycle<'_>, component: &str) -> PathBuf {
+    cx.app.paths.logs().join(&cx.inst.name).join(component).join(format!("cycle-{}.log", cx.id))
+}
+
+fn write_manifest_file(
+    cx: &Cycle<'_>,
+    records: &BTreeMap<String, CycleComponent>,
+    endpoints: &BTreeMap<String, (u16, Option<String>)>,
+) -> anyhow::Result<()> {
+    let file = ManifestFile {
+        schema: "greenroom.manifest/v1",
+        id: &cx.manifest.id,
+        environment: &cx.inst.name,
+        slot: cx.inst.slot,
+        cycle: cx.id,
+        components: records
+            .iter()
+            .map(|(n, r)| {
+                (
+                    n.as_str(),
+                    ManifestFileComponent {
+                        action: &r.action,
+                        origin: &r.entry.origin,
+                        commit: &r.entry.commit,
+                        reference: &r.entry.reference,
+                        pr: r.entry.pr,
+                        image: &r.entry.image,
+                        artifact: r.artifact.as_deref(),
+                        carried: r.entry.carried,
+                        url: endpoints.get(n).and_then(|(_, u)| u.as_deref()),
+                        port: endpoints.get(n).map(|(p, _)| *p),
+                    },
+                )
+            })
+            .collect(),
+    };
+    if let Some(dir) = cx.manifest_file.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    build::write_atomically(&cx.manifest_file, &serde_json::to_vec_pretty(&file).context("encode manifest file")?)
+}
+
+/// Builds every component being deployed from git, in parallel (bounded by
+/// cores). Returns the failure message if any build failed.
+async fn build_stage(
+    cx: &mut Cycle<'_>,
+    reports: &mut BTreeMap<String, ComponentReport>,
+    records: &mut BTreeMap<String, CycleComponent>,
+) -> anyhow::Result<Option<String>> {
+    let app = cx.app;
+    let jobs: Vec<(String, String, String)> = records
+        .values()
+        .filter(|r| r.action == "deploy")
+        .filter_map(|r| Some((r.component.clone(), r.entry.commit.clone()?, r.entry.reference.clone().unwrap_or_default())))
+        .collect();
+    if jobs.is_empty() {
+        return Ok(None);
+    }
+    cx.reporter.stage("build");
+    let parallel = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let sem = Arc::new(tokio::sync::Semaphore::new(parallel));
+    let mirrors = greenroom_git::Mirrors::new(app.paths.mirrors());
+    let mut set = tokio::task::JoinSet::new();
+    let started_at = app.now();
+    for (name, commit, reference) in jobs {
+        let component = app.config.component(&name).with_context(|| format!("component {name} vanished"))?.clone();
+        let repo = component.repo.clone().with_context(|| format!("component {name} has no repo"))?;
+        let mut env = cx.vars.values.clone();
+        env.push(("GREENROOM_ENV".into(), cx.inst.name.clone()));
+        let job = BuildJob {
+            component: name.clone(),
+            commit,
+            reference,
+            command: component.build.clone(),
+            env,
+            secrets: cx.vars.secrets.clone(),
+            timeout: component.timeout,
+        };
+        let (builds, logs) = (app.paths.builds(), app.paths.logs());
+        let mirrors = mirrors.clone();
+        let sem = sem.clone();
+        cx.reporter.started("build", &name, if job.command.is_some() { "building" } else { "checking out" });
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            let t = Instant::now();
+            let result = async {
+                let mirror = mirrors.open(&resolve::mirror_name(&repo), &repo).await?;
+                build::build(&mirror, &builds, &logs, &job).await
+            }
+            .await;
+            (name, result, t.elapsed())
+        });
+    }
+    let mut failures = Vec::new();
+    let mut any_built = false;
+    let mut user = Duration::ZERO;
+    while let Some(joined) = set.join_next().await {
+        let (name, result, took) = joined.context("a build task failed")?;
+        let (build, detail, artifact, log, ok) = match result {
+            Ok(BuildOutcome::Cached(rec)) => ("cached", "cached".to_string(), Some(rec.artifact), rec.log, true),
+            Ok(BuildOutcome::Built(rec)) => {
+                any_built = true;
+                user = user.max(took);
+                ("built", format!("built in {}", time::format_span(i64::try_from(rec.duration_ms).unwrap_or(0))), Some(rec.artifact), rec.log, true)
+            }
+            Ok(BuildOutcome::Failed { message, log }) => {
+                any_built = true;
+                user = user.max(took);
+                failures.push(format!("build of {name} failed ({message}){}", tail(&log)));
+                ("failed", message, None, Some(log), false)
+            }
+            Err(e) => {
+                failures.push(format!("build of {name} failed: {e:#}"));
+                ("failed", format!("{e:#}"), None, None, false)
+            }
+        };
+        cx.reporter.finished("build", &name, ok, &detail, took);
+        if let Some(rec) = records.get_mut(&name) {
+            rec.build = build.into();
+            rec.artifact = artifact.clone().or(rec.artifact.clone());
+            rec.build_log = log.map(|l| l.display().to_string());
+            app.store.set_cycle_component(cx.id, rec).await?;
+        }
+        if let Some(r) = reports.get_mut(&name) {
+            r.build = build.into();
+            r.artifact = artifact;
+        }
+        cx.stage("build", Some(&name), started_at, if ok { build } else { "failed" }, Some(detail)).await?;
+    }
+    if any_built {
+        cx.user += user;
+    }
+    if failures.is_empty() {
+        return Ok(None);
+    }
+    failures.sort();
+    for r in records.values_mut().filter(|r| r.action == "deploy") {
+        r.outcome = "not-reached".into();
+        app.store.set_cycle_component(cx.id, r).await?;
+        if let Some(rep) = reports.get_mut(&r.component) {
+            rep.outcome = "not-reached".into();
+        }
+    }
+    Ok(Some(format!("{}\nnothing was deployed", failures.join("\n"))))
+}
+
+/// Replaces one component: stop the previous, clean the run directory,
+/// start the new, wait until healthy. Records what runs after every step.
+async fn deploy_component(
+    cx: &mut Cycle<'_>,
+    component: &Component,
+    rec: &CycleComponent,
+    prev: Option<&Deployed>,
+    endpoints: &BTreeMap<String, (u16, Option<String>)>,
+) -> anyhow::Result<()> {
+    let app = cx.app;
+    let name = component.name.as_str();
+    let t = Instant::now();
+    let started_at = app.now();
+    cx.reporter.started("deploy", name, "deploying");
+    if let Some(p) = prev {
+        cx.reporter.started("deploy", name, "stopping previous");
+        stop_deployed(cx.app, cx.env, &cx.driver, p, &mut cx.user).await?;
+    }
+    let run_dir = app.paths.run_dir(&cx.inst.name, name);
+    if run_dir.exists() {
+        std::fs::remove_dir_all(&run_dir).with_context(|| format!("cannot clean {}", run_dir.display()))?;
+    }
+    std::fs::create_dir_all(&run_dir).with_context(|| format!("cannot create {}", run_dir.display()))?;
+    let (port, url) = endpoints.get(name).cloned().unwrap_or((0, None));
+    let artifact = rec.artifact.clone();
+    let env_vars = ComponentVars {
+        inst: &cx.inst,
+        component: name,
+        entry: &rec.entry,
+        artifact: artifact.as_deref(),
+        cycle: cx.id,
+        manifest_id: &cx.manifest.id,
+        manifest_file: &cx.manifest_file,
+        run_dir: &run_dir,
+        endpoints,
+        vars: &cx.vars,
+    }
+    .to_env();
+    let log = log_path(cx, name);
+    let cwd = artifact
+        .as_deref()
+        .map(PathBuf::from)
+        .filter(|p| p.is_dir())
+        .unwrap_or_else(|| run_dir.clone());
+    let mut deployed = Deployed {
+        environment: cx.inst.name.clone(),
+        component: name.to_string(),
+        cycle_id: cx.id,
+        entry: rec.entry.clone(),
+        artifact: artifact.clone(),
+        state: "starting".into(),
+        pid: None,
+        pid_start: None,
+        log_path: Some(log.display().to_string()),
+        status_path: None,
+        port: Some(port),
+        url,
+        updated_at: app.now(),
+    };
+    let check = component.health.as_ref().map(|h| match h {
+        Health::Http(u) => HealthCheck::Http { url: render_url(u, &cx.inst, name, port) },
+        Health::Command(c) => HealthCheck::Command { command: c.clone(), cwd: cwd.clone(), env: env_vars.clone() },
+    });
+
+    let handle = match cx.env.driver {
+        DriverKind::Process => {
+            let command = component.run.clone().with_context(|| format!("component {name} has no `run` command"))?;
+            let h = cx
+                .driver
+                .start(&StartSpec {
+                    environment: cx.inst.name.clone(),
+                    component: name.to_string(),
+                    command,
+                    cwd: cwd.clone(),
+                    env: env_vars.clone(),
+                    secret_values: cx.vars.secrets.clone(),
+                    log_path: log.clone(),
+                })
+                .await
+                .with_context(|| format!("cannot start {name}"))?;
+            deployed.pid = Some(h.pid);
+            deployed.pid_start = Some(h.start_time);
+            deployed.status_path = Some(h.status_path.display().to_string());
+            deployed.log_path = Some(h.log_path.display().to_string());
+            app.store.set_deployed(&deployed).await?;
+            Some(h)
+        }
+        DriverKind::Command => {
+            let command = component.deploy.clone().with_context(|| format!("component {name} has no `deploy` command"))?;
+            app.store.set_deployed(&deployed).await?;
+            let out = greenroom_driver::run_command(&CommandSpec {
+                command,
+                cwd: cwd.clone(),
+                env: env_vars.clone(),
+                secret_values: cx.vars.secrets.clone(),
+                log_path: log.clone(),
+                timeout: component.timeout,
+            })
+            .await
+            .with_context(|| format!("cannot run the deploy command of {name}"))?;
+            cx.user += out.duration;
+            if !out.success {
+                deployed.state = "failed".into();
+                deployed.updated_at = app.now();
+                app.store.set_deployed(&deployed).await?;
+                let why = if out.timed_out {
+                    format!("timed out after {}", humantime::format_duration(component.timeout))
+                } else {
+                    format!("exit status {}", out.code.map(|c| c.to_string()).unwrap_or_else(|| "by signal".into()))
+                };
+                cx.reporter.finished("deploy", name, false, &format!("deploy command failed: {why}"), t.elapsed());
+                cx.stage("deploy", Some(name), started_at, "failed", Some(why.clone())).await?;
+                anyhow::bail!("the deploy command of {name} failed ({why}){}", tail(&log));
+            }
+            None
+        }
+    };
+
+    if let Some(check) = check {
+        let th = Instant::now();
+        let driver = cx.driver.clone();
+        let h2 = handle.clone();
+        let alive = move || h2.as_ref().is_none_or(|h| driver.state(h) == ProcState::Running);
+        let health = greenroom_driver::wait_healthy(&check, component.health_timeout, &alive).await;
+        cx.health += th.elapsed();
+        if let Err(e) = health {
+            // An unhealthy component is stopped, not left half-up.
+            if let Some(h) = &handle {
+                let _ = cx.driver.stop(h, STOP_GRACE).await;
+            }
+            deployed.state = "failed".into();
+            deployed.pid = None;
+            deployed.pid_start = None;
+            deployed.updated_at = app.now();
+            app.store.set_deployed(&deployed).await?;
+            cx.reporter.finished("deploy", name, false, &format!("health check failed: {e}"), t.elapsed());
+            cx.stage("health", Some(name), started_at, "failed", Some(e.to_string())).await?;
+            anyhow::bail!("component {name} failed its health check: {e}{}", tail(&log));
+        }
+    }
+    deployed.state = "running".into();
+    deployed.updated_at = app.now();
+    app.store.set_deployed(&deployed).await?;
+    let detail = match &rec.entry.commit {
+        Some(c) => format!("{} ({})", &c[..c.len().min(12)], rec.entry.origin),
+        None => format!("{} ({})", rec.entry.image.clone().unwrap_or_default(), rec.entry.origin),
+    };
+    cx.reporter.finished("deploy", name, true, &detail, t.elapsed());
+    cx.stage("deploy", Some(name), started_at, "ok", Some(detail)).await?;
+    Ok(())
+}
+
+/// Stops what runs for one component and records it as stopped.
+async fn stop_deployed(app: &App, env: &Environment, driver: &ProcessDriver, d: &Deployed, user: &mut Duration) -> anyhow::Result<()> {
+    match env.driver {
+        DriverKind::Process => {
+            if let Some(h) = handle_of(d) {
+                driver.stop(&h, STOP_GRACE).await.with_context(|| format!("cannot stop {}", d.component))?;
+            }
+        }
+        DriverKind::Command => {
+            if let Some(cmd) = app.config.component(&d.component).and_then(|c| c.stop.clone()) {
+                let inst = app
+                    .config
+                    .instances()
+                    .into_iter()
+                    .find(|i| i.name == d.environment)
+                    .with_context(|| format!("environment {} vanished from the config", d.environment))?;
+                let vars = resolve::vars_for(env, &inst)?;
+                let run_dir = app.paths.run_dir(&d.environment, &d.component);
+                let manifest_file = app.paths.cycle_dir(d.cycle_id).join("manifest.json");
+                let endpoints = BTreeMap::from([(d.component.clone(), (d.port.unwrap_or(0), d.url.clone()))]);
+                let env_vars = ComponentVars {
+                    inst: &inst,
+                    component: &d.component,
+                    entry: &d.entry,
+                    artifact: d.artifact.as_deref(),
+                    cycle: d.cycle_id,
+                    manifest_id: "",
+                    manifest_file: &manifest_file,
+                    run_dir: &run_dir,
+                    endpoints: &endpoints,
+                    vars: &vars,
+                }
+                .to_env();
+                let log = d.log_path.clone().map(PathBuf::from).unwrap_or_else(|| run_dir.join("stop.log"));
+                let cwd = if run_dir.is_dir() { run_dir.clone() } else { app.paths.root.clone() };
+                let out = greenroom_driver::run_command(&CommandSpec {
+                    command: cmd,
+                    cwd,
+                    env: env_vars,
+                    secret_values: vars.secrets.clone(),
+                    log_path: log.clone(),
+                    timeout: app.config.component(&d.component).map(|c| c.timeout).unwrap_or(STOP_GRACE),
+                })
+                .await
+                .with_context(|| format!("cannot run the stop command of {}", d.component))?;
+                *user += out.duration;
+                if !out.success {
+                    anyhow::bail!("the stop command of {} failed{}", d.component, tail(&log));
+                }
+            }
+        }
+    }
+    let stopped = Deployed { state: "stopped".into(), pid: None, pid_start: None, updated_at: app.now(), ..d.clone() };
+    app.store.set_deployed(&stopped).await?;
+    Ok(())
+}
+
+/// `greenroom stop`: stops everything an instance runs, as a cycle, under its lease.
+pub async fn stop(app: &App, env_name: &str, wait: bool, reporter: &dyn Reporter) -> anyhow::Result<CycleReport> {
+    let t0 = Instant::now();
+    let instances = app.config.lookup_instances(env_name).map_err(input)?;
+    if instances.len() > 1 {
+        return Err(input(format!(
+            "`{env_name}` is a pool of {} slots: name one ({})",
+            instances.len(),
+            instances.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let env = app
+        .config
+        .environment(&instances[0].environment)
+        .with_context(|| format!("environment {} vanished", instances[0].environment))?
+        .clone();
+    let held = leasing::acquire(
+        app,
+        &Ask { candidates: &instances, queue_key: env_name, reason: "stop", ttl: env.lease_ttl, bind_process: true, wait },
+    )
+    .await?;
+    let inst = held.instance.clone();
+    let result = async {
+        let now = app.now();
+        let id = app
+            .store
+            .create_cycle(&NewCycle {
+                environment: &inst.name,
+                kind: "stop",
+                manifest: None,
+                request: "stop",
+                requested_by: &app.holder,
+                started_at: now,
+                process: &app.process,
+                lease_token: held.lease.token,
+            })
+            .await?;
+        reporter.stage("stop");
+        let driver = ProcessDriver::new(app.supervisor.clone());
+        let running = app.store.deployed(&inst.name).await?;
+        let mut components = Vec::new();
+        let mut errors = Vec::new();
+        let mut user = Duration::ZERO;
+        for name in plan::stop_order(&app.config, &env) {
+            let Some(d) = running.iter().find(|d| d.component == name && d.state != "stopped") else { continue };
+            if !app.store.holds(&inst.name, held.lease.token).await? {
+                errors.push(format!("the lease on {} was taken over; stopped early", inst.name));
+                break;
+            }
+            let t = Instant::now();
+            let started = app.now();
+            reporter.started("stop", &name, "stopping");
+            let r = stop_deployed(app, &env, &driver, d, &mut user).await;
+            let ok = r.is_ok();
+            let detail = match &r {
+                Ok(()) => "stopped".to_string(),
+                Err(e) => format!("{e:#}"),
+            };
+            reporter.finished("stop", &name, ok, &detail, t.elapsed());
+            app.store
+                .add_stage(id, &StageRecord { seq: 0, name: "stop".into(), component: Some(name.clone()), started_at: started, finished_at: app.now(), result: if ok { "ok".into() } else { "failed".into() }, detail: Some(detail.clone()) })
+                .await?;
+            if let Err(e) = r {
+                errors.push(format!("{e:#}"));
+            }
+            components.push(ComponentReport {
+                name: name.clone(),
+                action: "stop".into(),
+                origin: d.entry.origin.clone(),
+                commit: d.entry.commit.clone(),
+                reference: d.entry.reference.clone(),
+                pr: d.entry.pr,
+                image: d.entry.image.clone(),
+                artifact: d.artifact.clone(),
+                build: "none".into(),
+                outcome: if ok { "stopped".into() } else { "failed".into() },
+                url: d.url.clone(),
+                previous: None,
+            });
+        }
+        let (result, error) = if errors.is_empty() { ("succeeded", None) } else { ("failed", Some(errors.join("\n"))) };
+        app.store.set_environment_manifest(&inst.name, None, id, app.now()).await?;
+        app.store.finish_cycle(id, result, error.as_deref(), app.now()).await?;
+        anyhow::Ok(CycleReport {
+            cycle: Some(id),
+            kind: "stop".into(),
+            environment: inst.name.clone(),
+            manifest: None,
+            result: result.into(),
+            error,
+            components,
+            lease: None,
+            timings: Timings { total_ms: ms(t0.elapsed()), user_ms: ms(user), ..Timings::default() },
+        })
+    }
+    .await;
+    // A stop frees the environment it took; a lease the holder had stays.
+    let lease = leasing::after_cycle(app, &held, env.lease_ttl, true).await;
+    let mut report = result?;
+    report.lease = lease?.as_ref().map(LeaseReport::of);
+    Ok(report)
+}

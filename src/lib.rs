@@ -1,0 +1,19 @@
+//! greenroom: a self-hosted staging orchestrator.
+//!
+//! This crate wires the pure core (`greenroom-core`) to its adapters — git
+//! mirrors (`greenroom-git`), drivers (`greenroom-driver`) and the state
+//! store (`greenroom-store`) — and exposes them as the `greenroom` CLI. See
+//! `ARCHITECTURE.md` for the map.
+
+pub mod app;
+pub mod build;
+pub mod cli;
+pub mod engine;
+pub mod error;
+pub mod identity;
+pub mod leasing;
+pub mod progress;
+pub mod quickstart;
+pub mod resolve;
+pub mod sample;
+pub mod status;

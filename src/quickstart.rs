@@ -1,0 +1,213 @@
+//! `greenroom quickstart`: a sandbox that shows the core deploy path end to
+//! end on the embedded default, with nothing to set up.
+//!
+//! It creates three sample components (named after seed 001's repositories)
+//! in local git repositories, each with open "pull request" refs — one of
+//! which breaks its health check — writes a `greenroom.toml`, deploys the
+//! `stg` base, deploys a composition of two PRs from two repositories, and
+//! prints what runs and what to try next. A sandbox left from an earlier
+//! run is stopped and replaced.
+
+use crate::app::App;
+use crate::engine::{self, DeployRequest};
+use crate::progress::Human;
+use crate::status;
+use anyhow::Context;
+use greenroom_core::compose::{self, Request};
+use greenroom_core::config;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The sample components: name, depends_on, and the PR each repository has.
+pub const SAMPLES: &[(&str, &[&str])] = &[("ogr", &[]), ("packit-service", &["ogr"]), ("dashboard", &["packit-service"])];
+
+fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new("git")
+        .args(["-c", "user.name=greenroom quickstart", "-c", "user.email=quickstart@greenroom.invalid", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .with_context(|| format!("cannot run git {}", args.join(" ")))?;
+    if !out.status.success() {
+        anyhow::bail!("git {} failed in {}: {}", args.join(" "), dir.display(), String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Creates a sample repository with a `main` branch, a `stable` branch and
+/// a PR ref `refs/pull/N/head`; `broken` makes that PR fail its health check.
+pub fn make_repo(dir: &Path, name: &str, pr: u64, broken: bool) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    git(dir, &["init", "-q"])?;
+    write(&dir.join("README.md"), &format!("# {name}\n\nA sample component of the greenroom quick start.\n"))?;
+    write(&dir.join("VERSION"), "1.0.0\n")?;
+    git(dir, &["add", "-A"])?;
+    git(dir, &["commit", "-q", "-m", &format!("{name}: first version")])?;
+    git(dir, &["tag", "v1.0.0"])?;
+    git(dir, &["branch", "stable"])?;
+    write(&dir.join("VERSION"), "1.1.0\n")?;
+    git(dir, &["commit", "-q", "-am", &format!("{name}: 1.1.0")])?;
+    // The pull request: a branch that is then exposed as refs/pull/N/head.
+    git(dir, &["checkout", "-q", "-b", &format!("pr-{pr}")])?;
+    if broken {
+        write(&dir.join("BROKEN"), "this change breaks the health check\n")?;
+        git(dir, &["add", "BROKEN"])?;
+        git(dir, &["commit", "-q", "-m", &format!("{name}: a change that breaks /healthz")])?;
+    } else {
+        write(&dir.join("VERSION"), "1.2.0-pr\n")?;
+        git(dir, &["commit", "-q", "-am", &format!("{name}: the change under review in PR #{pr}")])?;
+    }
+    let head = git(dir, &["rev-parse", "HEAD"])?;
+    git(dir, &["update-ref", &format!("refs/pull/{pr}/head"), &head])?;
+    git(dir, &["checkout", "-q", "main"])?;
+    git(dir, &["branch", "-q", "-D", &format!("pr-{pr}")])?;
+    Ok(())
+}
+
+/// A single-quoted shell word (for the binary path written into the config).
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The sandbox config: the sample components on the process driver.
+pub fn sample_config(exe: &Path, port_base: u16) -> String {
+    let run = shell_quote(&exe.display().to_string());
+    let mut s = format!(
+        "# greenroom quick start: three sample components from local git repositories.\n\
+         # Try: greenroom --config greenroom.toml status\n\n\
+         port_base = {port_base}\n"
+    );
+    for (name, deps) in SAMPLES {
+        let deps: Vec<String> = deps.iter().map(|d| format!("\"{d}\"")).collect();
+        s.push_str(&format!(
+            "\n[[component]]\n\
+             name = \"{name}\"\n\
+             repo = \"repos/{name}\"\n\
+             channels = {{ stg = \"main\", prod = \"tag:v*\" }}\n\
+             build = \"printf '%s\\\\n' \\\"$GREENROOM_COMMIT\\\" > .greenroom-built\"\n\
+             run = \"{run} sample-service\"\n\
+             health = \"http://127.0.0.1:{{port}}/healthz\"\n\
+             health_timeout = \"10s\"\n\
+             url = \"http://127.0.0.1:{{port}}/\"\n\
+             depends_on = [{}]\n\
+             paths = [\"**\"]\n",
+            deps.join(", "),
+            run = run.replace('\\', "\\\\").replace('"', "\\\"")
+        ));
+    }
+    s.push_str(
+        "\n[[environment]]\n\
+         name = \"staging\"\n\
+         lease_ttl = \"2h\"\n\
+         [environment.vars]\n\
+         BOT_ACCOUNT = \"greenroom-bot-{environment}\"\n\
+         \n[[environment]]\n\
+         name = \"dev\"\n\
+         slots = 2\n\
+         lease_ttl = \"1h\"\n\
+         [environment.vars]\n\
+         BOT_ACCOUNT = \"greenroom-bot-dev-{slot}\"\n",
+    );
+    s
+}
+
+/// Runs the quick start in `dir`; returns the exit status.
+pub async fn run(dir: &Path) -> anyhow::Result<i32> {
+    let started = std::time::Instant::now();
+    let dir = absolute(dir)?;
+    let cfg_path = dir.join("greenroom.toml");
+    if cfg_path.exists() {
+        eprintln!("stopping the previous sandbox in {}", dir.display());
+        if let Ok(cfg) = config::load(&cfg_path)
+            && let Ok(app) = App::open(cfg, Some("quickstart".into())).await
+        {
+            for inst in app.config.instances() {
+                if !app.store.deployed(&inst.name).await?.is_empty() {
+                    let _ = app.store.lease(&inst.name).await.map(|_| ());
+                    // Take over whatever holds it: this is our own sandbox.
+                    let _ = crate::leasing::release(&app, &inst.name, true).await;
+                    let _ = engine::stop(&app, &inst.name, false, &crate::progress::Silent).await;
+                }
+            }
+            app.store.close().await;
+        }
+        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+    }
+    eprintln!("creating sample repositories in {}", dir.join("repos").display());
+    for (i, (name, _)) in crate::quickstart::SAMPLES.iter().enumerate() {
+        let pr = i as u64 + 1;
+        make_repo(&dir.join("repos").join(name), name, pr, *name == "dashboard")?;
+    }
+    let exe = std::env::current_exe().context("cannot find greenroom's own executable")?;
+    write(&cfg_path, &sample_config(&exe, 20_000))?;
+    eprintln!("wrote {}", cfg_path.display());
+
+    let cfg = config::load(&cfg_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let app = App::open(cfg, Some("quickstart".into())).await?;
+    let reporter = Human::new();
+
+    eprintln!("\n== 1. deploy the stg base to staging: greenroom deploy --env staging");
+    let base = deploy(&app, &reporter, &[]).await?;
+    print!("{}", crate::cli::render_cycle(&base, app.now()));
+
+    eprintln!("\n== 2. deploy two pull requests from two repositories: greenroom deploy --env staging ogr=1 packit-service=2");
+    let prs = deploy(&app, &reporter, &["ogr=1", "packit-service=2"]).await?;
+    print!("{}", crate::cli::render_cycle(&prs, app.now()));
+
+    eprintln!("\n== 3. what runs now: greenroom status --env staging");
+    print!("{}", status::render_status(&status::status(&app, Some("staging")).await?));
+    let ok = base.ok() && prs.ok();
+    let c = cfg_path.display();
+    println!(
+        "\nquick start {} in {:.1}s. Try next (each with --config {c}):\n\
+         \x20 greenroom --config {c} deploy --env staging --dry-run dashboard=3   # the plan for a PR that breaks /healthz\n\
+         \x20 greenroom --config {c} deploy --env staging dashboard=3             # fails: health check, with the log tail\n\
+         \x20 greenroom --config {c} deploy --env staging --only ogr ogr=sha:$(git -C {repos}/ogr rev-parse --short main)\n\
+         \x20 greenroom --config {c} deploy --env dev --base prod                 # any free slot of the dev pool\n\
+         \x20 greenroom --config {c} history\n\
+         \x20 greenroom --config {c} diff {a} {b}\n\
+         \x20 greenroom --config {c} logs --env staging ogr\n\
+         \x20 greenroom --config {c} lease --env staging --as alice --reason 'debugging #2' --for 1h\n\
+         \x20 greenroom --config {c} stop --env staging",
+        if ok { "done" } else { "FAILED" },
+        started.elapsed().as_secs_f64(),
+        repos = dir.join("repos").display(),
+        a = base.cycle.unwrap_or(1),
+        b = prs.cycle.unwrap_or(2),
+    );
+    app.store.close().await;
+    Ok(if ok { 0 } else { 1 })
+}
+
+async fn deploy(app: &App, reporter: &Human, args: &[&str]) -> anyhow::Result<engine::CycleReport> {
+    let overrides = args.iter().map(|a| compose::parse_override(a)).collect::<Result<Vec<_>, _>>()?;
+    let text = if args.is_empty() { "--base stg".to_string() } else { format!("--base stg {}", args.join(" ")) };
+    engine::deploy(
+        app,
+        &DeployRequest {
+            env: "staging".into(),
+            request: Request { base: "stg".into(), overrides, only: vec![], skip: vec![] },
+            text,
+            dry_run: false,
+            wait: false,
+            reason: Some("quick start".into()),
+            // Leave staging free for the commands the user tries next.
+            release_after: true,
+        },
+        reporter,
+    )
+    .await
+}
+
+fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
+    if p.is_absolute() {
+        Ok(p.to_path_buf())
+    } else {
+        Ok(std::env::current_dir().context("no working directory")?.join(p))
+    }
+}
