@@ -88,7 +88,9 @@ pub struct App {
 impl App {
     /// Opens the state directory named by the config, creating it if needed.
     pub async fn open(config: Config, holder: Option<String>) -> anyhow::Result<App> {
-        let paths = Paths { root: config.state_dir.clone() };
+        let paths = Paths {
+            root: config.state_dir.clone(),
+        };
         std::fs::create_dir_all(&paths.root)
             .with_context(|| format!("cannot create the state directory {}", paths.root.display()))?;
         let store = Store::open(&paths.database()).await?;
@@ -115,10 +117,21 @@ impl App {
     pub async fn reap_interrupted(&self) -> anyhow::Result<Vec<i64>> {
         let mut reaped = Vec::new();
         for c in self.store.running_cycles().await? {
-            let p = HolderProcess { host: c.host.clone(), pid: c.pid, start_time: c.pid_start };
+            let p = HolderProcess {
+                host: c.host.clone(),
+                pid: c.pid,
+                start_time: c.pid_start,
+            };
             if identity::alive(&p) == Some(false) {
-                let msg = format!("interrupted: the greenroom process {} on {} that ran it is gone", c.pid, c.host);
-                if self.store.finish_cycle(c.id, "interrupted", Some(&msg), self.now()).await? {
+                let msg = format!(
+                    "interrupted: the greenroom process {} on {} that ran it is gone",
+                    c.pid, c.host
+                );
+                if self
+                    .store
+                    .finish_cycle(c.id, "interrupted", Some(&msg), self.now())
+                    .await?
+                {
                     tracing::warn!(cycle = c.id, environment = %c.environment, "{msg}");
                     reaped.push(c.id);
                 }

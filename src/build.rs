@@ -109,7 +109,11 @@ pub async fn build(mirror: &Mirror, builds: &Path, logs: &Path, job: &BuildJob) 
     if let Some(rec) = cached(&e) {
         return Ok(BuildOutcome::Cached(rec));
     }
-    let parent = e.dir.parent().map(Path::to_path_buf).unwrap_or_else(|| builds.to_path_buf());
+    let parent = e
+        .dir
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| builds.to_path_buf());
     tokio::fs::create_dir_all(&parent)
         .await
         .with_context(|| format!("cannot create {}", parent.display()))?;
@@ -134,7 +138,9 @@ pub async fn build(mirror: &Mirror, builds: &Path, logs: &Path, job: &BuildJob) 
     let mut log = None;
     if let Some(cmd) = &job.command {
         if let Some(p) = e.log.parent() {
-            tokio::fs::create_dir_all(p).await.with_context(|| format!("cannot create {}", p.display()))?;
+            tokio::fs::create_dir_all(p)
+                .await
+                .with_context(|| format!("cannot create {}", p.display()))?;
         }
         let _ = tokio::fs::remove_file(&e.log).await;
         let mut env = job.env.clone();
@@ -143,7 +149,10 @@ pub async fn build(mirror: &Mirror, builds: &Path, logs: &Path, job: &BuildJob) 
             ("GREENROOM_COMMIT".to_string(), job.commit.clone()),
             ("GREENROOM_REF".to_string(), job.reference.clone()),
             ("GREENROOM_BUILD_DIR".to_string(), e.dir.display().to_string()),
-            ("GREENROOM_ARTIFACT_FILE".to_string(), artifact_file.display().to_string()),
+            (
+                "GREENROOM_ARTIFACT_FILE".to_string(),
+                artifact_file.display().to_string(),
+            ),
         ]);
         let started = Instant::now();
         let outcome = run_command(&CommandSpec {
@@ -170,7 +179,10 @@ pub async fn build(mirror: &Mirror, builds: &Path, logs: &Path, job: &BuildJob) 
             // Leave no half-built directory that could pass for a build.
             let _ = tokio::fs::remove_dir_all(&e.dir).await;
             drop(lock);
-            return Ok(BuildOutcome::Failed { message: why, log: e.log });
+            return Ok(BuildOutcome::Failed {
+                message: why,
+                log: e.log,
+            });
         }
         log = Some(e.log.clone());
     }
@@ -179,8 +191,16 @@ pub async fn build(mirror: &Mirror, builds: &Path, logs: &Path, job: &BuildJob) 
         _ => e.dir.display().to_string(),
     };
     let _ = tokio::fs::remove_file(&artifact_file).await;
-    let rec = BuildRecord { artifact, dir: e.dir.clone(), log, duration_ms };
-    write_atomically(&e.record, &serde_json::to_vec_pretty(&rec).context("encode build record")?)?;
+    let rec = BuildRecord {
+        artifact,
+        dir: e.dir.clone(),
+        log,
+        duration_ms,
+    };
+    write_atomically(
+        &e.record,
+        &serde_json::to_vec_pretty(&rec).context("encode build record")?,
+    )?;
     drop(lock);
     Ok(BuildOutcome::Built(rec))
 }
@@ -190,8 +210,10 @@ pub fn write_atomically(path: &Path, data: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
-    tmp.write_all(data).with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.write_all(data)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 

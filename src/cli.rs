@@ -280,21 +280,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             text.extend(a.overrides.iter().cloned());
             let req = DeployRequest {
                 env,
-                request: Request { base: a.base.clone(), overrides, only: a.only.clone(), skip: a.skip.clone() },
+                request: Request {
+                    base: a.base.clone(),
+                    overrides,
+                    only: a.only.clone(),
+                    skip: a.skip.clone(),
+                },
                 text: text.join(" "),
                 dry_run: a.dry_run,
                 wait: a.wait,
                 reason: a.reason.clone(),
                 release_after: a.release,
             };
-            let reporter: Box<dyn Reporter> = if cli.json { Box::new(Silent) } else { Box::new(Human::new()) };
+            let reporter: Box<dyn Reporter> = if cli.json {
+                Box::new(Silent)
+            } else {
+                Box::new(Human::new())
+            };
             let report = engine::deploy(&app, &req, reporter.as_ref()).await?;
             finish_cycle_output(&cli, &report, &app)
         }
         Command::Stop(a) => {
             let app = open(&cli).await?;
             let env = default_env(&app, a.env.as_deref())?;
-            let reporter: Box<dyn Reporter> = if cli.json { Box::new(Silent) } else { Box::new(Human::new()) };
+            let reporter: Box<dyn Reporter> = if cli.json {
+                Box::new(Silent)
+            } else {
+                Box::new(Human::new())
+            };
             let report = engine::stop(&app, &env, a.wait, reporter.as_ref()).await?;
             finish_cycle_output(&cli, &report, &app)
         }
@@ -338,7 +351,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let env = default_env(&app, a.env.as_deref())?;
             let released = leasing::release(&app, &env, a.force).await?;
             if cli.json {
-                print_json(&serde_json::json!({"environment": env, "released": released.as_ref().map(LeaseReport::of)}))?;
+                print_json(
+                    &serde_json::json!({"environment": env, "released": released.as_ref().map(LeaseReport::of)}),
+                )?;
             } else {
                 match released {
                     Some(l) => println!("released {env} (was held by {}: {})", l.holder, l.reason),
@@ -379,8 +394,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     "{}: ok — {} component(s): {}; environment(s): {}",
                     path.display(),
                     cfg.components.len(),
-                    cfg.components.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
-                    cfg.instances().iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
+                    cfg.components
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    cfg.instances()
+                        .iter()
+                        .map(|i| i.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
             }
             Ok(0)
@@ -407,13 +430,25 @@ fn finish_cycle_output(cli: &Cli, report: &CycleReport, app: &App) -> anyhow::Re
 pub fn render_cycle(r: &CycleReport, now: i64) -> String {
     use std::fmt::Write;
     let mut s = String::new();
-    let manifest = r.manifest.as_deref().map(greenroom_core::manifest::short_id).unwrap_or("-");
+    let manifest = r
+        .manifest
+        .as_deref()
+        .map(greenroom_core::manifest::short_id)
+        .unwrap_or("-");
     match r.cycle {
         Some(c) => {
-            let _ = writeln!(s, "\ncycle {c} ({}) on {}: {} — manifest {manifest}", r.kind, r.environment, r.result);
+            let _ = writeln!(
+                s,
+                "\ncycle {c} ({}) on {}: {} — manifest {manifest}",
+                r.kind, r.environment, r.result
+            );
         }
         None => {
-            let _ = writeln!(s, "\nplan for {} (dry run: nothing changed) — manifest {manifest}", r.environment);
+            let _ = writeln!(
+                s,
+                "\nplan for {} (dry run: nothing changed) — manifest {manifest}",
+                r.environment
+            );
         }
     }
     let width = r.components.iter().map(|c| c.name.len()).max().unwrap_or(0);
@@ -437,7 +472,11 @@ pub fn render_cycle(r: &CycleReport, now: i64) -> String {
     match &r.lease {
         Some(l) => {
             let until = time::relative(parse_rfc3339(&l.expires).unwrap_or(now), now);
-            let _ = writeln!(s, "lease: {} holds {} until {} ({until}); `greenroom release --env {}` frees it", l.holder, r.environment, l.expires, r.environment);
+            let _ = writeln!(
+                s,
+                "lease: {} holds {} until {} ({until}); `greenroom release --env {}` frees it",
+                l.holder, r.environment, l.expires, r.environment
+            );
         }
         None => {
             let _ = writeln!(s, "lease: {} is free", r.environment);
@@ -477,18 +516,36 @@ async fn lease_command(cli: &Cli, a: &LeaseArgs) -> anyhow::Result<i32> {
     let env_name = default_env(&app, a.env.as_deref())?;
     let instances = app.config.lookup_instances(&env_name).map_err(input)?;
     let ttl = a.duration.unwrap_or_else(|| {
-        app.config.environment(&instances[0].environment).map(|e| e.lease_ttl).unwrap_or(config::DEFAULT_LEASE_TTL)
+        app.config
+            .environment(&instances[0].environment)
+            .map(|e| e.lease_ttl)
+            .unwrap_or(config::DEFAULT_LEASE_TTL)
     });
-    let reason = if a.reason.is_empty() && !a.command.is_empty() { format!("running {}", a.command.join(" ")) } else { a.reason.clone() };
+    let reason = if a.reason.is_empty() && !a.command.is_empty() {
+        format!("running {}", a.command.join(" "))
+    } else {
+        a.reason.clone()
+    };
     let held = leasing::acquire(
         &app,
-        &Ask { candidates: &instances, queue_key: &env_name, reason: &reason, ttl, bind_process: !a.command.is_empty(), wait: a.wait },
+        &Ask {
+            candidates: &instances,
+            queue_key: &env_name,
+            reason: &reason,
+            ttl,
+            bind_process: !a.command.is_empty(),
+            wait: a.wait,
+        },
     )
     .await?;
     let name = held.instance.name.clone();
     if a.command.is_empty() {
         // A lease the holder already had gets the new duration.
-        let l = if held.taken { held.lease.clone() } else { leasing::extend(&app, &name, ttl).await? };
+        let l = if held.taken {
+            held.lease.clone()
+        } else {
+            leasing::extend(&app, &name, ttl).await?
+        };
         if cli.json {
             print_json(&serde_json::json!({"environment": name, "lease": LeaseReport::of(&l)}))?;
         } else {
@@ -512,7 +569,9 @@ async fn lease_command(cli: &Cli, a: &LeaseArgs) -> anyhow::Result<i32> {
     let status = status.map_err(|e| UserError::Input(format!("cannot run `{}`: {e}", a.command[0])))?;
     let code = status.code().unwrap_or(1);
     if cli.json {
-        print_json(&serde_json::json!({"environment": name, "command": a.command, "exit_status": code, "released": held.taken}))?;
+        print_json(
+            &serde_json::json!({"environment": name, "command": a.command, "exit_status": code, "released": held.taken}),
+        )?;
     } else if held.taken {
         eprintln!("{name}: released (command exited with status {code})");
     }

@@ -133,8 +133,25 @@ pub struct Timings {
     pub user_ms: u64,
     /// Time waiting for health checks (includes the components' start-up).
     pub health_ms: u64,
-    /// Orchestrator overhead: total minus user commands and health waits.
+    /// Time waiting for previous versions to stop (their shutdown).
+    pub stop_ms: u64,
+    /// Orchestrator overhead: total minus user commands, health and stop waits.
     pub overhead_ms: u64,
+    /// Peak resident memory of this greenroom process, in KiB.
+    pub peak_rss_kib: u64,
+}
+
+/// Peak resident set size of this process (VmHWM), in KiB.
+pub fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 /// The result of a deploy or stop, printed by the CLI.
@@ -196,7 +213,15 @@ pub struct ComponentVars<'a> {
 }
 
 fn env_key(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect()
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 impl ComponentVars<'_> {
@@ -206,7 +231,10 @@ impl ComponentVars<'_> {
         let mut set = |k: &str, val: String| v.push((k.to_string(), val));
         set("GREENROOM_ENV", self.inst.name.clone());
         set("GREENROOM_ENVIRONMENT", self.inst.environment.clone());
-        set("GREENROOM_SLOT", self.inst.slot.map(|s| s.to_string()).unwrap_or_default());
+        set(
+            "GREENROOM_SLOT",
+            self.inst.slot.map(|s| s.to_string()).unwrap_or_default(),
+        );
         set("GREENROOM_COMPONENT", self.component.to_string());
         set("GREENROOM_COMMIT", self.entry.commit.clone().unwrap_or_default());
         set("GREENROOM_REF", self.entry.reference.clone().unwrap_or_default());
@@ -239,13 +267,23 @@ pub fn render_url(t: &str, inst: &Instance, component: &str, port: u16) -> Strin
     let slot = inst.slot.map(|s| s.to_string()).unwrap_or_default();
     template::render(
         t,
-        &[("port", &port), ("slot", &slot), ("environment", &inst.name), ("component", component), ("host", "127.0.0.1")],
+        &[
+            ("port", &port),
+            ("slot", &slot),
+            ("environment", &inst.name),
+            ("component", component),
+            ("host", "127.0.0.1"),
+        ],
     )
 }
 
 /// Ports for every component of an instance: the recorded ones, or newly
 /// allocated free ones from `port_base` up.
-pub async fn endpoints(app: &App, env: &Environment, inst: &Instance) -> anyhow::Result<BTreeMap<String, (u16, Option<String>)>> {
+pub async fn endpoints(
+    app: &App,
+    env: &Environment,
+    inst: &Instance,
+) -> anyhow::Result<BTreeMap<String, (u16, Option<String>)>> {
     let mut out = BTreeMap::new();
     let mut used = app.store.ports_in_use().await?;
     for name in &env.components {
@@ -265,7 +303,11 @@ pub async fn endpoints(app: &App, env: &Environment, inst: &Instance) -> anyhow:
                 }
             }
         };
-        let url = app.config.component(name).and_then(|c| c.url.as_ref()).map(|u| render_url(u, inst, name, port));
+        let url = app
+            .config
+            .component(name)
+            .and_then(|c| c.url.as_ref())
+            .map(|u| render_url(u, inst, name, port));
         out.insert(name.clone(), (port, url));
     }
     Ok(out)
@@ -345,6 +387,7 @@ struct Cycle<'a> {
     driver: ProcessDriver,
     user: Duration,
     health: Duration,
+    stop: Duration,
 }
 
 impl Cycle<'_> {
@@ -352,7 +395,14 @@ impl Cycle<'_> {
         Ok(!self.app.store.holds(&self.inst.name, self.token).await?)
     }
 
-    async fn stage(&self, name: &str, component: Option<&str>, started: Millis, result: &str, detail: Option<String>) -> anyhow::Result<()> {
+    async fn stage(
+        &self,
+        name: &str,
+        component: Option<&str>,
+        started: Millis,
+        result: &str,
+        detail: Option<String>,
+    ) -> anyhow::Result<()> {
         self.app
             .store
             .add_stage(
@@ -392,7 +442,13 @@ pub async fn deploy(app: &App, req: &DeployRequest, reporter: &dyn Reporter) -> 
     let resolve_time = tr.elapsed();
     for r in &resolution.components {
         if let Some(e) = &r.entry {
-            reporter.finished("resolve", &r.name, true, &format!("{} -> {}", e.origin, e.short()), Duration::ZERO);
+            reporter.finished(
+                "resolve",
+                &r.name,
+                true,
+                &format!("{} -> {}", e.origin, e.short()),
+                Duration::ZERO,
+            );
         }
     }
 
@@ -403,7 +459,14 @@ pub async fn deploy(app: &App, req: &DeployRequest, reporter: &dyn Reporter) -> 
     let reason = req.reason.clone().unwrap_or_else(|| format!("deploy {}", req.text));
     let held = leasing::acquire(
         app,
-        &Ask { candidates: &instances, queue_key: &req.env, reason: &reason, ttl: env.lease_ttl, bind_process: true, wait: req.wait },
+        &Ask {
+            candidates: &instances,
+            queue_key: &req.env,
+            reason: &reason,
+            ttl: env.lease_ttl,
+            bind_process: true,
+            wait: req.wait,
+        },
     )
     .await?;
     let result = run_deploy(app, &env, &held, &resolution, req, reporter, t0, resolve_time).await;
@@ -411,8 +474,10 @@ pub async fn deploy(app: &App, req: &DeployRequest, reporter: &dyn Reporter) -> 
     let lease = leasing::after_cycle(app, &held, env.lease_ttl, req.release_after).await;
     let mut report = result?;
     report.lease = lease?.as_ref().map(LeaseReport::of);
-    report.timings.total_ms = ms(t0.elapsed());
-    report.timings.overhead_ms = report.timings.total_ms.saturating_sub(report.timings.user_ms + report.timings.health_ms);
+    let t = &mut report.timings;
+    t.total_ms = ms(t0.elapsed());
+    t.overhead_ms = t.total_ms.saturating_sub(t.user_ms + t.health_ms + t.stop_ms);
+    t.peak_rss_kib = peak_rss_kib();
     Ok(report)
 }
 
@@ -451,13 +516,25 @@ async fn dry_run(
         let prev = running.iter().find(|d| d.component == r.name && d.state != "stopped");
         let (action, build) = match &r.selection {
             Selection::Carry => ("carry", "none".to_string()),
-            _ if prev.is_some_and(|p| p.entry.same_content(entry) && p.state == "running") => ("keep", "none".to_string()),
+            _ if prev.is_some_and(|p| p.entry.same_content(entry) && p.state == "running") => {
+                ("keep", "none".to_string())
+            }
             _ => {
                 let b = match &entry.commit {
                     Some(c) => {
                         let cfg = app.config.component(&r.name);
-                        let e = build::entry(&paths.builds(), &paths.logs(), &r.name, c, cfg.and_then(|c| c.build.as_deref()));
-                        if build::cached(&e).is_some() { "cached" } else { "would-build" }
+                        let e = build::entry(
+                            &paths.builds(),
+                            &paths.logs(),
+                            &r.name,
+                            c,
+                            cfg.and_then(|c| c.build.as_deref()),
+                        );
+                        if build::cached(&e).is_some() {
+                            "cached"
+                        } else {
+                            "would-build"
+                        }
                     }
                     None => "none",
                 };
@@ -489,7 +566,11 @@ async fn dry_run(
         error: None,
         components,
         lease: lease.as_ref().map(LeaseReport::of),
-        timings: Timings { total_ms: ms(t0.elapsed()), resolve_ms: ms(resolve_time), ..Timings::default() },
+        timings: Timings {
+            total_ms: ms(t0.elapsed()),
+            resolve_ms: ms(resolve_time),
+            ..Timings::default()
+        },
     })
 }
 
@@ -530,7 +611,18 @@ async fn run_deploy(
         held.lease.token
     ));
     app.store
-        .add_stage(id, &StageRecord { seq: 0, name: "resolve".into(), component: None, started_at: now - i64::try_from(resolve_time.as_millis()).unwrap_or(0), finished_at: now, result: "ok".into(), detail: None })
+        .add_stage(
+            id,
+            &StageRecord {
+                seq: 0,
+                name: "resolve".into(),
+                component: None,
+                started_at: now - i64::try_from(resolve_time.as_millis()).unwrap_or(0),
+                finished_at: now,
+                result: "ok".into(),
+                detail: None,
+            },
+        )
         .await?;
     let manifest_file = app.paths.cycle_dir(id).join("manifest.json");
     let mut cx = Cycle {
@@ -546,6 +638,7 @@ async fn run_deploy(
         driver: ProcessDriver::new(app.supervisor.clone()),
         user: resolution.user_time,
         health: Duration::ZERO,
+        stop: Duration::ZERO,
     };
     let outcome = cycle_stages(&mut cx, resolution, &running).await;
     let (result, error, components, build_ms, deploy_ms) = match outcome {
@@ -573,14 +666,20 @@ async fn run_deploy(
             deploy_ms,
             user_ms: ms(cx.user),
             health_ms: ms(cx.health),
+            stop_ms: ms(cx.stop),
             overhead_ms: 0,
+            peak_rss_kib: 0,
         },
     })
 }
 
 type StagesOutcome = (String, Option<String>, Vec<ComponentReport>, u64, u64);
 
-async fn cycle_stages(cx: &mut Cycle<'_>, resolution: &Resolution, running: &[Deployed]) -> anyhow::Result<StagesOutcome> {
+async fn cycle_stages(
+    cx: &mut Cycle<'_>,
+    resolution: &Resolution,
+    running: &[Deployed],
+) -> anyhow::Result<StagesOutcome> {
     let app = cx.app;
     let endpoints = endpoints(app, cx.env, &cx.inst).await?;
     // Decide per component: deploy, keep (already runs exactly that), carry.
@@ -600,7 +699,11 @@ async fn cycle_stages(cx: &mut Cycle<'_>, resolution: &Resolution, running: &[De
             "keep" => "running",
             _ => "pending",
         };
-        let artifact = if action == "deploy" { entry.image.clone() } else { prev.and_then(|p| p.artifact.clone()) };
+        let artifact = if action == "deploy" {
+            entry.image.clone()
+        } else {
+            prev.and_then(|p| p.artifact.clone())
+        };
         reports.insert(
             r.name.clone(),
             ComponentReport {
@@ -612,7 +715,11 @@ async fn cycle_stages(cx: &mut Cycle<'_>, resolution: &Resolution, running: &[De
                 pr: entry.pr,
                 image: entry.image.clone(),
                 artifact: artifact.clone(),
-                build: if action == "deploy" && entry.commit.is_some() { "pending".into() } else { "none".into() },
+                build: if action == "deploy" && entry.commit.is_some() {
+                    "pending".into()
+                } else {
+                    "none".into()
+                },
                 outcome: outcome.into(),
                 url: endpoints.get(&r.name).and_then(|(_, u)| u.clone()),
                 previous: prev.filter(|p| !p.entry.same_content(&entry)).map(|p| p.entry.short()),
@@ -623,7 +730,11 @@ async fn cycle_stages(cx: &mut Cycle<'_>, resolution: &Resolution, running: &[De
             action: action.into(),
             entry,
             artifact,
-            build: if action == "deploy" { "pending".into() } else { "none".into() },
+            build: if action == "deploy" {
+                "pending".into()
+            } else {
+                "none".into()
+            },
             build_log: None,
             run_log: None,
             outcome: outcome.into(),
@@ -641,7 +752,7 @@ async fn cycle_stages(cx: &mut Cycle<'_>, resolution: &Resolution, running: &[De
     let build_failure = build_stage(cx, &mut reports, &mut records).await?;
     let build_ms = ms(tb.elapsed());
     if let Some(err) = build_failure {
-        return Ok(("failed".into(), Some(err), reports.into_values().collect(), build_ms, 0));
+        return Ok(("failed".into(), Some(err), in_order(cx, reports), build_ms, 0));
     }
 
     // Deploy, in dependency order.
@@ -650,7 +761,9 @@ async fn cycle_stages(cx: &mut Cycle<'_>, resolution: &Resolution, running: &[De
     let order = plan::deploy_order(&app.config, cx.env);
     let mut failure = None;
     for name in &order {
-        let Some(rec) = records.get(name).cloned() else { continue };
+        let Some(rec) = records.get(name).cloned() else {
+            continue;
+        };
         if rec.action != "deploy" {
             continue;
         }
@@ -666,7 +779,10 @@ async fn cycle_stages(cx: &mut Cycle<'_>, resolution: &Resolution, running: &[De
         if cx.fenced().await? {
             return Ok(fenced(cx, reports));
         }
-        let component = app.config.component(name).with_context(|| format!("component {name} vanished from the config"))?;
+        let component = app
+            .config
+            .component(name)
+            .with_context(|| format!("component {name} vanished from the config"))?;
         let prev = running.iter().find(|d| &d.component == name && d.state != "stopped");
         let result = deploy_component(cx, component, &rec, prev, &endpoints).await;
         let (outcome, err) = match result {
@@ -688,14 +804,28 @@ async fn cycle_stages(cx: &mut Cycle<'_>, resolution: &Resolution, running: &[De
     let now = app.now();
     match failure {
         None => {
-            app.store.set_environment_manifest(&cx.inst.name, Some(&cx.manifest.id), cx.id, now).await?;
-            Ok(("succeeded".into(), None, reports.into_values().collect(), build_ms, deploy_ms))
+            app.store
+                .set_environment_manifest(&cx.inst.name, Some(&cx.manifest.id), cx.id, now)
+                .await?;
+            Ok(("succeeded".into(), None, in_order(cx, reports), build_ms, deploy_ms))
         }
         Some(e) => {
-            app.store.set_environment_manifest(&cx.inst.name, None, cx.id, now).await?;
-            Ok(("failed".into(), Some(e), reports.into_values().collect(), build_ms, deploy_ms))
+            app.store
+                .set_environment_manifest(&cx.inst.name, None, cx.id, now)
+                .await?;
+            Ok(("failed".into(), Some(e), in_order(cx, reports), build_ms, deploy_ms))
         }
     }
+}
+
+/// Reports in deploy order (the order people think of the environment in).
+fn in_order(cx: &Cycle<'_>, mut reports: BTreeMap<String, ComponentReport>) -> Vec<ComponentReport> {
+    let mut out: Vec<ComponentReport> = plan::deploy_order(&cx.app.config, cx.env)
+        .iter()
+        .filter_map(|n| reports.remove(n))
+        .collect();
+    out.extend(reports.into_values());
+    out
 }
 
 fn fenced(cx: &Cycle<'_>, reports: BTreeMap<String, ComponentReport>) -> StagesOutcome {
@@ -703,11 +833,16 @@ fn fenced(cx: &Cycle<'_>, reports: BTreeMap<String, ComponentReport>) -> StagesO
         "the lease on {} was taken over (token {} is no longer current); this cycle stopped without touching anything more",
         cx.inst.name, cx.token
     );
-    ("fenced".into(), Some(msg), reports.into_values().collect(), 0, 0)
+    ("fenced".into(), Some(msg), in_order(cx, reports), 0, 0)
 }
 
 fn log_path(cx: &Cycle<'_>, component: &str) -> PathBuf {
-    cx.app.paths.logs().join(&cx.inst.name).join(component).join(format!("cycle-{}.log", cx.id))
+    cx.app
+        .paths
+        .logs()
+        .join(&cx.inst.name)
+        .join(component)
+        .join(format!("cycle-{}.log", cx.id))
 }
 
 fn write_manifest_file(
@@ -745,7 +880,10 @@ fn write_manifest_file(
     if let Some(dir) = cx.manifest_file.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    build::write_atomically(&cx.manifest_file, &serde_json::to_vec_pretty(&file).context("encode manifest file")?)
+    build::write_atomically(
+        &cx.manifest_file,
+        &serde_json::to_vec_pretty(&file).context("encode manifest file")?,
+    )
 }
 
 /// Builds every component being deployed from git, in parallel (bounded by
@@ -759,7 +897,13 @@ async fn build_stage(
     let jobs: Vec<(String, String, String)> = records
         .values()
         .filter(|r| r.action == "deploy")
-        .filter_map(|r| Some((r.component.clone(), r.entry.commit.clone()?, r.entry.reference.clone().unwrap_or_default())))
+        .filter_map(|r| {
+            Some((
+                r.component.clone(),
+                r.entry.commit.clone()?,
+                r.entry.reference.clone().unwrap_or_default(),
+            ))
+        })
         .collect();
     if jobs.is_empty() {
         return Ok(None);
@@ -771,8 +915,15 @@ async fn build_stage(
     let mut set = tokio::task::JoinSet::new();
     let started_at = app.now();
     for (name, commit, reference) in jobs {
-        let component = app.config.component(&name).with_context(|| format!("component {name} vanished"))?.clone();
-        let repo = component.repo.clone().with_context(|| format!("component {name} has no repo"))?;
+        let component = app
+            .config
+            .component(&name)
+            .with_context(|| format!("component {name} vanished"))?
+            .clone();
+        let repo = component
+            .repo
+            .clone()
+            .with_context(|| format!("component {name} has no repo"))?;
         let mut env = cx.vars.values.clone();
         env.push(("GREENROOM_ENV".into(), cx.inst.name.clone()));
         let job = BuildJob {
@@ -787,7 +938,15 @@ async fn build_stage(
         let (builds, logs) = (app.paths.builds(), app.paths.logs());
         let mirrors = mirrors.clone();
         let sem = sem.clone();
-        cx.reporter.started("build", &name, if job.command.is_some() { "building" } else { "checking out" });
+        cx.reporter.started(
+            "build",
+            &name,
+            if job.command.is_some() {
+                "building"
+            } else {
+                "checking out"
+            },
+        );
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
             let t = Instant::now();
@@ -809,7 +968,16 @@ async fn build_stage(
             Ok(BuildOutcome::Built(rec)) => {
                 any_built = true;
                 user = user.max(took);
-                ("built", format!("built in {}", time::format_span(i64::try_from(rec.duration_ms).unwrap_or(0))), Some(rec.artifact), rec.log, true)
+                (
+                    "built",
+                    format!(
+                        "built in {}",
+                        time::format_span(i64::try_from(rec.duration_ms).unwrap_or(0))
+                    ),
+                    Some(rec.artifact),
+                    rec.log,
+                    true,
+                )
             }
             Ok(BuildOutcome::Failed { message, log }) => {
                 any_built = true;
@@ -833,7 +1001,14 @@ async fn build_stage(
             r.build = build.into();
             r.artifact = artifact;
         }
-        cx.stage("build", Some(&name), started_at, if ok { build } else { "failed" }, Some(detail)).await?;
+        cx.stage(
+            "build",
+            Some(&name),
+            started_at,
+            if ok { build } else { "failed" },
+            Some(detail),
+        )
+        .await?;
     }
     if any_built {
         cx.user += user;
@@ -868,7 +1043,12 @@ async fn deploy_component(
     cx.reporter.started("deploy", name, "deploying");
     if let Some(p) = prev {
         cx.reporter.started("deploy", name, "stopping previous");
-        stop_deployed(cx.app, cx.env, &cx.driver, p, &mut cx.user).await?;
+        let ts = Instant::now();
+        let mut user = Duration::ZERO;
+        stop_deployed(cx.app, cx.env, &cx.driver, p, &mut user).await?;
+        // A command driver's stop command is user time; otherwise the wait is the component's shutdown.
+        cx.user += user;
+        cx.stop += ts.elapsed().saturating_sub(user);
     }
     let run_dir = app.paths.run_dir(&cx.inst.name, name);
     if run_dir.exists() {
@@ -912,13 +1092,22 @@ async fn deploy_component(
         updated_at: app.now(),
     };
     let check = component.health.as_ref().map(|h| match h {
-        Health::Http(u) => HealthCheck::Http { url: render_url(u, &cx.inst, name, port) },
-        Health::Command(c) => HealthCheck::Command { command: c.clone(), cwd: cwd.clone(), env: env_vars.clone() },
+        Health::Http(u) => HealthCheck::Http {
+            url: render_url(u, &cx.inst, name, port),
+        },
+        Health::Command(c) => HealthCheck::Command {
+            command: c.clone(),
+            cwd: cwd.clone(),
+            env: env_vars.clone(),
+        },
     });
 
     let handle = match cx.env.driver {
         DriverKind::Process => {
-            let command = component.run.clone().with_context(|| format!("component {name} has no `run` command"))?;
+            let command = component
+                .run
+                .clone()
+                .with_context(|| format!("component {name} has no `run` command"))?;
             let h = cx
                 .driver
                 .start(&StartSpec {
@@ -940,7 +1129,10 @@ async fn deploy_component(
             Some(h)
         }
         DriverKind::Command => {
-            let command = component.deploy.clone().with_context(|| format!("component {name} has no `deploy` command"))?;
+            let command = component
+                .deploy
+                .clone()
+                .with_context(|| format!("component {name} has no `deploy` command"))?;
             app.store.set_deployed(&deployed).await?;
             let out = greenroom_driver::run_command(&CommandSpec {
                 command,
@@ -960,10 +1152,20 @@ async fn deploy_component(
                 let why = if out.timed_out {
                     format!("timed out after {}", humantime::format_duration(component.timeout))
                 } else {
-                    format!("exit status {}", out.code.map(|c| c.to_string()).unwrap_or_else(|| "by signal".into()))
+                    format!(
+                        "exit status {}",
+                        out.code.map(|c| c.to_string()).unwrap_or_else(|| "by signal".into())
+                    )
                 };
-                cx.reporter.finished("deploy", name, false, &format!("deploy command failed: {why}"), t.elapsed());
-                cx.stage("deploy", Some(name), started_at, "failed", Some(why.clone())).await?;
+                cx.reporter.finished(
+                    "deploy",
+                    name,
+                    false,
+                    &format!("deploy command failed: {why}"),
+                    t.elapsed(),
+                );
+                cx.stage("deploy", Some(name), started_at, "failed", Some(why.clone()))
+                    .await?;
                 anyhow::bail!("the deploy command of {name} failed ({why}){}", tail(&log));
             }
             None
@@ -987,8 +1189,10 @@ async fn deploy_component(
             deployed.pid_start = None;
             deployed.updated_at = app.now();
             app.store.set_deployed(&deployed).await?;
-            cx.reporter.finished("deploy", name, false, &format!("health check failed: {e}"), t.elapsed());
-            cx.stage("health", Some(name), started_at, "failed", Some(e.to_string())).await?;
+            cx.reporter
+                .finished("deploy", name, false, &format!("health check failed: {e}"), t.elapsed());
+            cx.stage("health", Some(name), started_at, "failed", Some(e.to_string()))
+                .await?;
             anyhow::bail!("component {name} failed its health check: {e}{}", tail(&log));
         }
     }
@@ -1005,11 +1209,20 @@ async fn deploy_component(
 }
 
 /// Stops what runs for one component and records it as stopped.
-async fn stop_deployed(app: &App, env: &Environment, driver: &ProcessDriver, d: &Deployed, user: &mut Duration) -> anyhow::Result<()> {
+async fn stop_deployed(
+    app: &App,
+    env: &Environment,
+    driver: &ProcessDriver,
+    d: &Deployed,
+    user: &mut Duration,
+) -> anyhow::Result<()> {
     match env.driver {
         DriverKind::Process => {
             if let Some(h) = handle_of(d) {
-                driver.stop(&h, STOP_GRACE).await.with_context(|| format!("cannot stop {}", d.component))?;
+                driver
+                    .stop(&h, STOP_GRACE)
+                    .await
+                    .with_context(|| format!("cannot stop {}", d.component))?;
             }
         }
         DriverKind::Command => {
@@ -1037,15 +1250,27 @@ async fn stop_deployed(app: &App, env: &Environment, driver: &ProcessDriver, d: 
                     vars: &vars,
                 }
                 .to_env();
-                let log = d.log_path.clone().map(PathBuf::from).unwrap_or_else(|| run_dir.join("stop.log"));
-                let cwd = if run_dir.is_dir() { run_dir.clone() } else { app.paths.root.clone() };
+                let log = d
+                    .log_path
+                    .clone()
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| run_dir.join("stop.log"));
+                let cwd = if run_dir.is_dir() {
+                    run_dir.clone()
+                } else {
+                    app.paths.root.clone()
+                };
                 let out = greenroom_driver::run_command(&CommandSpec {
                     command: cmd,
                     cwd,
                     env: env_vars,
                     secret_values: vars.secrets.clone(),
                     log_path: log.clone(),
-                    timeout: app.config.component(&d.component).map(|c| c.timeout).unwrap_or(STOP_GRACE),
+                    timeout: app
+                        .config
+                        .component(&d.component)
+                        .map(|c| c.timeout)
+                        .unwrap_or(STOP_GRACE),
                 })
                 .await
                 .with_context(|| format!("cannot run the stop command of {}", d.component))?;
@@ -1056,7 +1281,13 @@ async fn stop_deployed(app: &App, env: &Environment, driver: &ProcessDriver, d: 
             }
         }
     }
-    let stopped = Deployed { state: "stopped".into(), pid: None, pid_start: None, updated_at: app.now(), ..d.clone() };
+    let stopped = Deployed {
+        state: "stopped".into(),
+        pid: None,
+        pid_start: None,
+        updated_at: app.now(),
+        ..d.clone()
+    };
     app.store.set_deployed(&stopped).await?;
     Ok(())
 }
@@ -1079,7 +1310,14 @@ pub async fn stop(app: &App, env_name: &str, wait: bool, reporter: &dyn Reporter
         .clone();
     let held = leasing::acquire(
         app,
-        &Ask { candidates: &instances, queue_key: env_name, reason: "stop", ttl: env.lease_ttl, bind_process: true, wait },
+        &Ask {
+            candidates: &instances,
+            queue_key: env_name,
+            reason: "stop",
+            ttl: env.lease_ttl,
+            bind_process: true,
+            wait,
+        },
     )
     .await?;
     let inst = held.instance.clone();
@@ -1105,7 +1343,9 @@ pub async fn stop(app: &App, env_name: &str, wait: bool, reporter: &dyn Reporter
         let mut errors = Vec::new();
         let mut user = Duration::ZERO;
         for name in plan::stop_order(&app.config, &env) {
-            let Some(d) = running.iter().find(|d| d.component == name && d.state != "stopped") else { continue };
+            let Some(d) = running.iter().find(|d| d.component == name && d.state != "stopped") else {
+                continue;
+            };
             if !app.store.holds(&inst.name, held.lease.token).await? {
                 errors.push(format!("the lease on {} was taken over; stopped early", inst.name));
                 break;
@@ -1121,7 +1361,18 @@ pub async fn stop(app: &App, env_name: &str, wait: bool, reporter: &dyn Reporter
             };
             reporter.finished("stop", &name, ok, &detail, t.elapsed());
             app.store
-                .add_stage(id, &StageRecord { seq: 0, name: "stop".into(), component: Some(name.clone()), started_at: started, finished_at: app.now(), result: if ok { "ok".into() } else { "failed".into() }, detail: Some(detail.clone()) })
+                .add_stage(
+                    id,
+                    &StageRecord {
+                        seq: 0,
+                        name: "stop".into(),
+                        component: Some(name.clone()),
+                        started_at: started,
+                        finished_at: app.now(),
+                        result: if ok { "ok".into() } else { "failed".into() },
+                        detail: Some(detail.clone()),
+                    },
+                )
                 .await?;
             if let Err(e) = r {
                 errors.push(format!("{e:#}"));
@@ -1141,8 +1392,14 @@ pub async fn stop(app: &App, env_name: &str, wait: bool, reporter: &dyn Reporter
                 previous: None,
             });
         }
-        let (result, error) = if errors.is_empty() { ("succeeded", None) } else { ("failed", Some(errors.join("\n"))) };
-        app.store.set_environment_manifest(&inst.name, None, id, app.now()).await?;
+        let (result, error) = if errors.is_empty() {
+            ("succeeded", None)
+        } else {
+            ("failed", Some(errors.join("\n")))
+        };
+        app.store
+            .set_environment_manifest(&inst.name, None, id, app.now())
+            .await?;
         app.store.finish_cycle(id, result, error.as_deref(), app.now()).await?;
         anyhow::Ok(CycleReport {
             cycle: Some(id),
@@ -1153,7 +1410,11 @@ pub async fn stop(app: &App, env_name: &str, wait: bool, reporter: &dyn Reporter
             error,
             components,
             lease: None,
-            timings: Timings { total_ms: ms(t0.elapsed()), user_ms: ms(user), ..Timings::default() },
+            timings: Timings {
+                total_ms: ms(t0.elapsed()),
+                user_ms: ms(user),
+                ..Timings::default()
+            },
         })
     }
     .await;

@@ -70,7 +70,11 @@ async fn try_once(app: &App, ask: &Ask<'_>) -> anyhow::Result<Option<Held>> {
         match standing_of(app, current.as_ref()) {
             Standing::Mine => {
                 if let Some(l) = current {
-                    return Ok(Some(Held { instance: inst.clone(), lease: l, taken: false }));
+                    return Ok(Some(Held {
+                        instance: inst.clone(),
+                        lease: l,
+                        taken: false,
+                    }));
                 }
             }
             Standing::Held => {}
@@ -94,7 +98,11 @@ async fn try_once(app: &App, ask: &Ask<'_>) -> anyhow::Result<Option<Held>> {
                 };
                 eprintln!("note: took over the lease on {} from {} ({why})", inst.name, old.holder);
             }
-            return Ok(Some(Held { instance: inst.clone(), lease: l, taken: true }));
+            return Ok(Some(Held {
+                instance: inst.clone(),
+                lease: l,
+                taken: true,
+            }));
         }
     }
     Ok(None)
@@ -128,7 +136,11 @@ pub async fn acquire(app: &App, ask: &Ask<'_>) -> anyhow::Result<Held> {
         for inst in ask.candidates {
             let (current, _) = app.store.lease(&inst.name).await?;
             if let (Standing::Mine, Some(l)) = (standing_of(app, current.as_ref()), current) {
-                return Ok(Held { instance: inst.clone(), lease: l, taken: false });
+                return Ok(Held {
+                    instance: inst.clone(),
+                    lease: l,
+                    taken: false,
+                });
             }
         }
     }
@@ -150,11 +162,15 @@ async fn wait_turn(app: &App, ask: &Ask<'_>, ticket: i64) -> anyhow::Result<Held
     let mut last_note = String::new();
     loop {
         let queue = prune_queue(app, ask.queue_key).await?;
-        let position = queue.iter().position(|e| e.ticket == ticket).map(|p| p + 1).unwrap_or(1);
-        if position == 1 {
-            if let Some(h) = try_once(app, ask).await? {
-                return Ok(h);
-            }
+        let position = queue
+            .iter()
+            .position(|e| e.ticket == ticket)
+            .map(|p| p + 1)
+            .unwrap_or(1);
+        if position == 1
+            && let Some(h) = try_once(app, ask).await?
+        {
+            return Ok(h);
         }
         let note = format!("waiting for {} (position {position} in queue)", ask.queue_key);
         if note != last_note {
@@ -187,7 +203,10 @@ pub async fn release(app: &App, instance: &str, force: bool) -> anyhow::Result<O
 pub async fn extend(app: &App, instance: &str, ttl: Duration) -> anyhow::Result<Lease> {
     let (current, _) = app.store.lease(instance).await?;
     let Some(l) = current else {
-        return Err(UserError::Input(format!("{instance} is not leased; take it with `greenroom lease --env {instance}`")).into());
+        return Err(UserError::Input(format!(
+            "{instance} is not leased; take it with `greenroom lease --env {instance}`"
+        ))
+        .into());
     };
     match standing_of(app, Some(&l)) {
         Standing::Mine => {}
@@ -201,7 +220,11 @@ pub async fn extend(app: &App, instance: &str, ttl: Duration) -> anyhow::Result<
         }
     }
     let expires = time::add(app.now(), ttl);
-    if !app.store.update_lease(instance, l.token, expires, l.process.as_ref()).await? {
+    if !app
+        .store
+        .update_lease(instance, l.token, expires, l.process.as_ref())
+        .await?
+    {
         anyhow::bail!("the lease on {instance} changed while extending it; run the command again");
     }
     Ok(Lease { expires, ..l })
@@ -219,6 +242,8 @@ pub async fn after_cycle(app: &App, held: &Held, ttl: Duration, release_now: boo
         return Ok(None);
     }
     let expires = time::add(app.now(), ttl);
-    app.store.update_lease(&held.instance.name, held.lease.token, expires, None).await?;
+    app.store
+        .update_lease(&held.instance.name, held.lease.token, expires, None)
+        .await?;
     Ok(app.store.lease(&held.instance.name).await?.0)
 }

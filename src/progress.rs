@@ -41,7 +41,9 @@ pub struct Human {
 impl Human {
     /// Spinners on a terminal, plain lines otherwise.
     pub fn new() -> Human {
-        let bars = std::io::stderr().is_terminal().then(|| (MultiProgress::new(), Mutex::new(HashMap::new())));
+        let bars = std::io::stderr()
+            .is_terminal()
+            .then(|| (MultiProgress::new(), Mutex::new(HashMap::new())));
         Human { bars }
     }
 }
@@ -60,7 +62,7 @@ impl Reporter for Human {
     fn stage(&self, name: &str) {
         match &self.bars {
             Some((m, _)) => {
-                let _ = m.println(format!("{name}"));
+                let _ = m.println(name);
             }
             None => eprintln!("{name}"),
         }
@@ -85,7 +87,11 @@ impl Reporter for Human {
         let line = format!("  {mark} {component}: {detail} ({})", ms(took));
         match &self.bars {
             Some((m, bars)) => {
-                if let Some(pb) = bars.lock().ok().and_then(|mut b| b.remove(&format!("{stage}/{component}"))) {
+                if let Some(pb) = bars
+                    .lock()
+                    .ok()
+                    .and_then(|mut b| b.remove(&format!("{stage}/{component}")))
+                {
                     pb.finish_and_clear();
                     m.remove(&pb);
                 }

@@ -19,18 +19,36 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The sample components: name, depends_on, and the PR each repository has.
-pub const SAMPLES: &[(&str, &[&str])] = &[("ogr", &[]), ("packit-service", &["ogr"]), ("dashboard", &["packit-service"])];
+pub const SAMPLES: &[(&str, &[&str])] = &[
+    ("ogr", &[]),
+    ("packit-service", &["ogr"]),
+    ("dashboard", &["packit-service"]),
+];
 
 fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
     let out = Command::new("git")
-        .args(["-c", "user.name=greenroom quickstart", "-c", "user.email=quickstart@greenroom.invalid", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
+        .args([
+            "-c",
+            "user.name=greenroom quickstart",
+            "-c",
+            "user.email=quickstart@greenroom.invalid",
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
         .args(args)
         .current_dir(dir)
         .env("GIT_TERMINAL_PROMPT", "0")
         .output()
         .with_context(|| format!("cannot run git {}", args.join(" ")))?;
     if !out.status.success() {
-        anyhow::bail!("git {} failed in {}: {}", args.join(" "), dir.display(), String::from_utf8_lossy(&out.stderr).trim());
+        anyhow::bail!(
+            "git {} failed in {}: {}",
+            args.join(" "),
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
@@ -44,7 +62,10 @@ fn write(path: &Path, text: &str) -> anyhow::Result<()> {
 pub fn make_repo(dir: &Path, name: &str, pr: u64, broken: bool) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     git(dir, &["init", "-q"])?;
-    write(&dir.join("README.md"), &format!("# {name}\n\nA sample component of the greenroom quick start.\n"))?;
+    write(
+        &dir.join("README.md"),
+        &format!("# {name}\n\nA sample component of the greenroom quick start.\n"),
+    )?;
     write(&dir.join("VERSION"), "1.0.0\n")?;
     git(dir, &["add", "-A"])?;
     git(dir, &["commit", "-q", "-m", &format!("{name}: first version")])?;
@@ -57,10 +78,21 @@ pub fn make_repo(dir: &Path, name: &str, pr: u64, broken: bool) -> anyhow::Resul
     if broken {
         write(&dir.join("BROKEN"), "this change breaks the health check\n")?;
         git(dir, &["add", "BROKEN"])?;
-        git(dir, &["commit", "-q", "-m", &format!("{name}: a change that breaks /healthz")])?;
+        git(
+            dir,
+            &["commit", "-q", "-m", &format!("{name}: a change that breaks /healthz")],
+        )?;
     } else {
         write(&dir.join("VERSION"), "1.2.0-pr\n")?;
-        git(dir, &["commit", "-q", "-am", &format!("{name}: the change under review in PR #{pr}")])?;
+        git(
+            dir,
+            &[
+                "commit",
+                "-q",
+                "-am",
+                &format!("{name}: the change under review in PR #{pr}"),
+            ],
+        )?;
     }
     let head = git(dir, &["rev-parse", "HEAD"])?;
     git(dir, &["update-ref", &format!("refs/pull/{pr}/head"), &head])?;
@@ -155,12 +187,17 @@ pub async fn run(dir: &Path) -> anyhow::Result<i32> {
     let base = deploy(&app, &reporter, &[]).await?;
     print!("{}", crate::cli::render_cycle(&base, app.now()));
 
-    eprintln!("\n== 2. deploy two pull requests from two repositories: greenroom deploy --env staging ogr=1 packit-service=2");
+    eprintln!(
+        "\n== 2. deploy two pull requests from two repositories: greenroom deploy --env staging ogr=1 packit-service=2"
+    );
     let prs = deploy(&app, &reporter, &["ogr=1", "packit-service=2"]).await?;
     print!("{}", crate::cli::render_cycle(&prs, app.now()));
 
     eprintln!("\n== 3. what runs now: greenroom status --env staging");
-    print!("{}", status::render_status(&status::status(&app, Some("staging")).await?));
+    print!(
+        "{}",
+        status::render_status(&status::status(&app, Some("staging")).await?)
+    );
     let ok = base.ok() && prs.ok();
     let c = cfg_path.display();
     println!(
@@ -185,13 +222,25 @@ pub async fn run(dir: &Path) -> anyhow::Result<i32> {
 }
 
 async fn deploy(app: &App, reporter: &Human, args: &[&str]) -> anyhow::Result<engine::CycleReport> {
-    let overrides = args.iter().map(|a| compose::parse_override(a)).collect::<Result<Vec<_>, _>>()?;
-    let text = if args.is_empty() { "--base stg".to_string() } else { format!("--base stg {}", args.join(" ")) };
+    let overrides = args
+        .iter()
+        .map(|a| compose::parse_override(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let text = if args.is_empty() {
+        "--base stg".to_string()
+    } else {
+        format!("--base stg {}", args.join(" "))
+    };
     engine::deploy(
         app,
         &DeployRequest {
             env: "staging".into(),
-            request: Request { base: "stg".into(), overrides, only: vec![], skip: vec![] },
+            request: Request {
+                base: "stg".into(),
+                overrides,
+                only: vec![],
+                skip: vec![],
+            },
             text,
             dry_run: false,
             wait: false,

@@ -49,7 +49,13 @@ pub fn mirror_name(url: &str) -> String {
         .next()
         .unwrap_or("repo")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     let base = base.trim_matches('-');
     let hash = Sha256::digest(url.as_bytes());
@@ -107,7 +113,10 @@ pub async fn resolve(app: &App, env: &Environment, selections: &[(String, Select
             let Some(repo) = &c.repo else {
                 return Err(input(format!("component `{name}` has no `repo`")));
             };
-            by_repo.entry(repo.clone()).or_default().push((i, want_of(want, c.forge)));
+            by_repo
+                .entry(repo.clone())
+                .or_default()
+                .push((i, want_of(want, c.forge)));
         }
     }
     let mut tasks = tokio::task::JoinSet::new();
@@ -170,9 +179,9 @@ pub async fn resolve(app: &App, env: &Environment, selections: &[(String, Select
                 let reference = format!("{image}:{tag}");
                 let t = Instant::now();
                 let resolved = match &c.resolve {
-                    Some(cmd) => resolve_image(cmd, &reference, &image, tag, env, c.timeout).await.with_context(|| {
-                        format!("component {name}: the `resolve` command for {reference} failed")
-                    })?,
+                    Some(cmd) => resolve_image(cmd, &reference, &image, tag, env, c.timeout)
+                        .await
+                        .with_context(|| format!("component {name}: the `resolve` command for {reference} failed"))?,
                     None => reference.clone(),
                 };
                 user_time += t.elapsed();
@@ -182,19 +191,35 @@ pub async fn resolve(app: &App, env: &Environment, selections: &[(String, Select
                 Some(e)
             }
         };
-        out.push(Resolved { name: name.clone(), selection: sel.clone(), entry });
+        out.push(Resolved {
+            name: name.clone(),
+            selection: sel.clone(),
+            entry,
+        });
     }
-    Ok(Resolution { components: out, user_time })
+    Ok(Resolution {
+        components: out,
+        user_time,
+    })
 }
 
 fn component<'a>(config: &'a Config, name: &str) -> anyhow::Result<&'a Component> {
-    config.component(name).ok_or_else(|| input(format!("unknown component `{name}`")))
+    config
+        .component(name)
+        .ok_or_else(|| input(format!("unknown component `{name}`")))
 }
 
 /// Runs a component's `resolve` command; its first stdout line is the
 /// immutable image reference. The tag travels as variables, not in the
 /// command text.
-async fn resolve_image(cmd: &str, reference: &str, image: &str, tag: &str, env: &Environment, timeout: Duration) -> anyhow::Result<String> {
+async fn resolve_image(
+    cmd: &str,
+    reference: &str,
+    image: &str,
+    tag: &str,
+    env: &Environment,
+    timeout: Duration,
+) -> anyhow::Result<String> {
     let mut command = tokio::process::Command::new("sh");
     command
         .arg("-c")
@@ -235,7 +260,11 @@ pub struct Vars {
 pub fn vars_for(env: &Environment, inst: &Instance) -> anyhow::Result<Vars> {
     let slot = inst.slot.map(|s| s.to_string()).unwrap_or_default();
     let values_tpl = [("slot", slot.as_str()), ("environment", inst.name.as_str())];
-    let mut out = Vars { values: Vec::new(), recorded: BTreeMap::new(), secrets: Vec::new() };
+    let mut out = Vars {
+        values: Vec::new(),
+        recorded: BTreeMap::new(),
+        secrets: Vec::new(),
+    };
     for (k, v) in &env.vars {
         match v {
             VarValue::Literal(t) => {
@@ -258,7 +287,9 @@ fn read_secret(s: &SecretRef) -> Result<String, String> {
     match s {
         SecretRef::Env(name) => match std::env::var(name) {
             Ok(v) if !v.is_empty() => Ok(v),
-            _ => Err(format!("environment variable {name} is not set (it holds a secret: export it before running greenroom)")),
+            _ => Err(format!(
+                "environment variable {name} is not set (it holds a secret: export it before running greenroom)"
+            )),
         },
         SecretRef::File(path) => std::fs::read_to_string(path)
             .map(|v| v.trim_end_matches(['\n', '\r']).to_string())
@@ -278,8 +309,16 @@ pub fn manifest_for(resolution: &Resolution, vars: &Vars, running: &[greenroom_s
                 e
             }
             None => match running.iter().find(|d| d.component == r.name && d.state != "stopped") {
-                Some(d) => ManifestComponent { carried: true, origin: "carried".into(), ..d.entry.clone() },
-                None => ManifestComponent { carried: true, origin: "carried (not running)".into(), ..Default::default() },
+                Some(d) => ManifestComponent {
+                    carried: true,
+                    origin: "carried".into(),
+                    ..d.entry.clone()
+                },
+                None => ManifestComponent {
+                    carried: true,
+                    origin: "carried (not running)".into(),
+                    ..Default::default()
+                },
             },
         };
         components.insert(r.name.clone(), entry);

@@ -43,7 +43,10 @@ pub async fn serve(port: u16, dir: PathBuf) -> anyhow::Result<()> {
 }
 
 fn respond(path: &str, dir: &std::path::Path) -> (&'static str, String) {
-    let commit = std::fs::read_to_string(dir.join(".greenroom-built")).unwrap_or_default().trim().to_string();
+    let commit = std::fs::read_to_string(dir.join(".greenroom-built"))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     match path {
         "/healthz" => {
             if dir.join("BROKEN").exists() {

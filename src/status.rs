@@ -117,7 +117,9 @@ pub async fn status(app: &App, env: Option<&str>) -> anyhow::Result<Vec<Environm
     let driver = ProcessDriver::new(app.supervisor.clone());
     let mut out = Vec::new();
     for inst in instances(app, env)? {
-        let Some(cfg) = app.config.environment(&inst.environment) else { continue };
+        let Some(cfg) = app.config.environment(&inst.environment) else {
+            continue;
+        };
         let deployed = app.store.deployed(&inst.name).await?;
         let mut components = Vec::new();
         for name in &cfg.components {
@@ -207,7 +209,11 @@ pub fn render_status(envs: &[EnvironmentStatus]) -> String {
             };
             let origin = c.origin.as_deref().unwrap_or("");
             let url = c.url.as_deref().unwrap_or("");
-            let _ = writeln!(s, "  {:width$}  {:12}  {:18}  {:14}  {url}", c.name, what, origin, c.state);
+            let _ = writeln!(
+                s,
+                "  {:width$}  {:12}  {:18}  {:14}  {url}",
+                c.name, what, origin, c.state
+            );
         }
     }
     s
@@ -260,19 +266,27 @@ pub struct DiffReport {
 async fn side(app: &App, arg: &str) -> anyhow::Result<(String, BTreeMap<String, ManifestComponent>)> {
     let as_cycle = arg.trim_start_matches('#');
     if !as_cycle.is_empty() && as_cycle.bytes().all(|b| b.is_ascii_digit()) && as_cycle.len() < 10 {
-        let id: i64 = as_cycle.parse().map_err(|_| input(format!("`{arg}` is not a cycle number")))?;
+        let id: i64 = as_cycle
+            .parse()
+            .map_err(|_| input(format!("`{arg}` is not a cycle number")))?;
         let Some(c) = app.store.cycle(id).await? else {
             return Err(input(format!("no cycle {id} (see `greenroom history`)")));
         };
         let Some(m) = c.manifest.clone() else {
             return Err(input(format!("cycle {id} is a `{}` cycle and has no manifest", c.kind)));
         };
-        let manifest = app.store.manifest(&m).await?.ok_or_else(|| input(format!("manifest {m} of cycle {id} is missing")))?;
+        let manifest = app
+            .store
+            .manifest(&m)
+            .await?
+            .ok_or_else(|| input(format!("manifest {m} of cycle {id} is missing")))?;
         return Ok((manifest.id, manifest.components));
     }
     match app.store.manifest(arg).await? {
         Some(m) => Ok((m.id, m.components)),
-        None => Err(input(format!("`{arg}` is neither a cycle number nor a known manifest id"))),
+        None => Err(input(format!(
+            "`{arg}` is neither a cycle number nor a known manifest id"
+        ))),
     }
 }
 
@@ -280,7 +294,12 @@ async fn side(app: &App, arg: &str) -> anyhow::Result<(String, BTreeMap<String, 
 pub async fn diff(app: &App, a: &str, b: &str) -> anyhow::Result<DiffReport> {
     let (ida, ca) = side(app, a).await?;
     let (idb, cb) = side(app, b).await?;
-    Ok(DiffReport { a: a.into(), b: b.into(), changes: manifest::diff(&ca, &cb), manifests: (ida, idb) })
+    Ok(DiffReport {
+        a: a.into(),
+        b: b.into(),
+        changes: manifest::diff(&ca, &cb),
+        manifests: (ida, idb),
+    })
 }
 
 fn describe(c: &ManifestComponent) -> String {
@@ -290,7 +309,13 @@ fn describe(c: &ManifestComponent) -> String {
 
 /// Human rendering of `diff`.
 pub fn render_diff(d: &DiffReport) -> String {
-    let mut s = format!("{} (manifest {}) -> {} (manifest {})\n", d.a, short_id(&d.manifests.0), d.b, short_id(&d.manifests.1));
+    let mut s = format!(
+        "{} (manifest {}) -> {} (manifest {})\n",
+        d.a,
+        short_id(&d.manifests.0),
+        d.b,
+        short_id(&d.manifests.1)
+    );
     if d.changes.is_empty() {
         s.push_str("no differences\n");
     }

@@ -65,7 +65,9 @@ pub struct Request {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ComposeError {
     /// Not `COMPONENT=REF`.
-    #[error("`{arg}`: expected COMPONENT=REF, e.g. `ogr=123`, `api=branch:fix-login`, `worker=sha:1a2b3c4`, `db=tag:v2.3.0`")]
+    #[error(
+        "`{arg}`: expected COMPONENT=REF, e.g. `ogr=123`, `api=branch:fix-login`, `worker=sha:1a2b3c4`, `db=tag:v2.3.0`"
+    )]
     NotAnOverride {
         /// The argument.
         arg: String,
@@ -103,7 +105,9 @@ pub enum ComposeError {
         name: String,
     },
     /// A channel the component does not have.
-    #[error("component `{name}` has no `{channel}` channel (it has: {channels}); add it under `channels` or override the component")]
+    #[error(
+        "component `{name}` has no `{channel}` channel (it has: {channels}); add it under `channels` or override the component"
+    )]
     NoSuchChannel {
         /// Component.
         name: String,
@@ -155,8 +159,14 @@ pub fn parse_ref(text: &str) -> Result<RefSpec, String> {
             .map(|()| RefSpec::Branch(value.to_string()))
             .map_err(|e| format!("`{value}` is not a valid branch name: it {e}")),
         "tag" => {
-            let check = if value.contains(['*', '?', '[']) { refname::check_pattern(value) } else { refname::check(value) };
-            check.map(|()| RefSpec::Tag(value.to_string())).map_err(|e| format!("`{value}` is not a valid tag name: it {e}"))
+            let check = if value.contains(['*', '?', '[']) {
+                refname::check_pattern(value)
+            } else {
+                refname::check(value)
+            };
+            check
+                .map(|()| RefSpec::Tag(value.to_string()))
+                .map_err(|e| format!("`{value}` is not a valid tag name: it {e}"))
         }
         "sha" => {
             if (7..=40).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -166,7 +176,11 @@ pub fn parse_ref(text: &str) -> Result<RefSpec, String> {
             }
         }
         "channel" => {
-            if !value.is_empty() && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
+            if !value.is_empty()
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            {
                 Ok(RefSpec::Channel(value.to_string()))
             } else {
                 Err(format!("`{value}` is not a channel name (e.g. stg, prod)"))
@@ -193,8 +207,14 @@ pub fn parse_override(arg: &str) -> Result<Override, ComposeError> {
     if component.is_empty() || r.is_empty() {
         return Err(ComposeError::NotAnOverride { arg: arg.to_string() });
     }
-    let spec = parse_ref(r).map_err(|reason| ComposeError::BadRef { arg: arg.to_string(), reason })?;
-    Ok(Override { component: component.to_string(), spec })
+    let spec = parse_ref(r).map_err(|reason| ComposeError::BadRef {
+        arg: arg.to_string(),
+        reason,
+    })?;
+    Ok(Override {
+        component: component.to_string(),
+        spec,
+    })
 }
 
 /// What to do with one component of the environment.
@@ -236,16 +256,32 @@ pub enum GitWant {
 
 /// Checks a request against the config and says, for every component of
 /// `env` (in config order), what to do. Collects all problems.
-pub fn select(config: &Config, env: &Environment, req: &Request) -> Result<Vec<(String, Selection)>, Vec<ComposeError>> {
+pub fn select(
+    config: &Config,
+    env: &Environment,
+    req: &Request,
+) -> Result<Vec<(String, Selection)>, Vec<ComposeError>> {
     let mut errors = Vec::new();
-    let known = config.components.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
+    let known = config
+        .components
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     let members = env.components.join(", ");
     let check_member = |name: &str, errors: &mut Vec<ComposeError>| -> bool {
         if config.component(name).is_none() {
-            errors.push(ComposeError::UnknownComponent { name: name.to_string(), known: known.clone() });
+            errors.push(ComposeError::UnknownComponent {
+                name: name.to_string(),
+                known: known.clone(),
+            });
             false
         } else if !env.components.iter().any(|c| c == name) {
-            errors.push(ComposeError::NotInEnvironment { name: name.to_string(), environment: env.name.clone(), members: members.clone() });
+            errors.push(ComposeError::NotInEnvironment {
+                name: name.to_string(),
+                environment: env.name.clone(),
+                members: members.clone(),
+            });
             false
         } else {
             true
@@ -260,7 +296,9 @@ pub fn select(config: &Config, env: &Environment, req: &Request) -> Result<Vec<(
     let mut seen: Vec<&str> = Vec::new();
     for o in &req.overrides {
         if seen.contains(&o.component.as_str()) {
-            errors.push(ComposeError::Duplicate { name: o.component.clone() });
+            errors.push(ComposeError::Duplicate {
+                name: o.component.clone(),
+            });
             continue;
         }
         seen.push(&o.component);
@@ -268,16 +306,24 @@ pub fn select(config: &Config, env: &Environment, req: &Request) -> Result<Vec<(
             continue;
         }
         if !req.only.is_empty() && !req.only.contains(&o.component) {
-            errors.push(ComposeError::OverriddenButExcluded { name: o.component.clone(), flag: "--only" });
+            errors.push(ComposeError::OverriddenButExcluded {
+                name: o.component.clone(),
+                flag: "--only",
+            });
         }
         if req.skip.contains(&o.component) {
-            errors.push(ComposeError::OverriddenButExcluded { name: o.component.clone(), flag: "--skip" });
+            errors.push(ComposeError::OverriddenButExcluded {
+                name: o.component.clone(),
+                flag: "--skip",
+            });
         }
     }
 
     let mut out = Vec::new();
     for name in &env.components {
-        let Some(component) = config.component(name) else { continue };
+        let Some(component) = config.component(name) else {
+            continue;
+        };
         let excluded = (!req.only.is_empty() && !req.only.contains(name)) || req.skip.contains(name);
         if excluded {
             out.push((name.clone(), Selection::Carry));
@@ -292,7 +338,10 @@ pub fn select(config: &Config, env: &Environment, req: &Request) -> Result<Vec<(
         let origin = spec.to_string();
         let needs_repo = |errors: &mut Vec<ComposeError>| {
             if component.repo.is_none() {
-                errors.push(ComposeError::NoRepo { name: name.clone(), spec: origin.clone() });
+                errors.push(ComposeError::NoRepo {
+                    name: name.clone(),
+                    spec: origin.clone(),
+                });
             }
         };
         let sel = match &spec {
@@ -305,35 +354,58 @@ pub fn select(config: &Config, env: &Environment, req: &Request) -> Result<Vec<(
                     });
                     continue;
                 }
-                Some(ChannelSource::Branch(b)) => Selection::Git { want: GitWant::Branch(b.clone()), origin },
-                Some(ChannelSource::TagPattern(p)) => Selection::Git { want: GitWant::TagPattern(p.clone()), origin },
+                Some(ChannelSource::Branch(b)) => Selection::Git {
+                    want: GitWant::Branch(b.clone()),
+                    origin,
+                },
+                Some(ChannelSource::TagPattern(p)) => Selection::Git {
+                    want: GitWant::TagPattern(p.clone()),
+                    origin,
+                },
                 Some(ChannelSource::Image(t)) => Selection::Image { tag: t.clone(), origin },
             },
             RefSpec::PullRequest(n) => {
                 needs_repo(&mut errors);
-                Selection::Git { want: GitWant::PullRequest(*n), origin }
+                Selection::Git {
+                    want: GitWant::PullRequest(*n),
+                    origin,
+                }
             }
             RefSpec::Branch(b) => {
                 needs_repo(&mut errors);
-                Selection::Git { want: GitWant::Branch(b.clone()), origin }
+                Selection::Git {
+                    want: GitWant::Branch(b.clone()),
+                    origin,
+                }
             }
             RefSpec::Commit(c) => {
                 needs_repo(&mut errors);
-                Selection::Git { want: GitWant::Commit(c.clone()), origin }
+                Selection::Git {
+                    want: GitWant::Commit(c.clone()),
+                    origin,
+                }
             }
             RefSpec::Tag(t) if t.contains(['*', '?', '[']) => {
                 needs_repo(&mut errors);
-                Selection::Git { want: GitWant::TagPattern(t.clone()), origin }
+                Selection::Git {
+                    want: GitWant::TagPattern(t.clone()),
+                    origin,
+                }
             }
             RefSpec::Tag(t) => {
                 needs_repo(&mut errors);
-                Selection::Git { want: GitWant::Tag(t.clone()), origin }
+                Selection::Git {
+                    want: GitWant::Tag(t.clone()),
+                    origin,
+                }
             }
         };
         out.push((name.clone(), sel));
     }
     if errors.is_empty() && out.iter().all(|(_, s)| *s == Selection::Carry) {
-        errors.push(ComposeError::NothingToDeploy { environment: env.name.clone() });
+        errors.push(ComposeError::NothingToDeploy {
+            environment: env.name.clone(),
+        });
     }
     if errors.is_empty() { Ok(out) } else { Err(errors) }
 }
@@ -379,7 +451,10 @@ components = ["packit-service", "ogr", "worker"]
     fn req(base: &str, args: &[&str]) -> Request {
         Request {
             base: base.into(),
-            overrides: args.iter().map(|a| parse_override(a).unwrap_or_else(|e| panic!("{e}"))).collect(),
+            overrides: args
+                .iter()
+                .map(|a| parse_override(a).unwrap_or_else(|e| panic!("{e}")))
+                .collect(),
             ..Request::default()
         }
     }
@@ -402,11 +477,23 @@ components = ["packit-service", "ogr", "worker"]
         assert_eq!(parse_ref("tag:v2.3.0"), Ok(RefSpec::Tag("v2.3.0".into())));
         assert_eq!(parse_ref("channel:prod"), Ok(RefSpec::Channel("prod".into())));
         insta::assert_snapshot!(
-            ["0", "pr:x", "branch:a..b", "branch:-rf", "sha:123", "sha:xyz1234", "tag:v1 0", "channel:", "main", "what:ever", "branch:"]
-                .iter()
-                .map(|r| format!("{r:>14} -> {}", parse_ref(r).err().unwrap_or_default()))
-                .collect::<Vec<_>>()
-                .join("\n")
+            [
+                "0",
+                "pr:x",
+                "branch:a..b",
+                "branch:-rf",
+                "sha:123",
+                "sha:xyz1234",
+                "tag:v1 0",
+                "channel:",
+                "main",
+                "what:ever",
+                "branch:"
+            ]
+            .iter()
+            .map(|r| format!("{r:>14} -> {}", parse_ref(r).err().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join("\n")
         );
         assert!(matches!(parse_override("ogr"), Err(ComposeError::NotAnOverride { .. })));
         assert!(matches!(parse_override("=5"), Err(ComposeError::NotAnOverride { .. })));
@@ -420,32 +507,71 @@ components = ["packit-service", "ogr", "worker"]
         assert_eq!(
             sel,
             vec![
-                ("packit-service".into(), Selection::Git { want: GitWant::PullRequest(614), origin: "pr:614".into() }),
-                ("ogr".into(), Selection::Git { want: GitWant::TagPattern("v*".into()), origin: "channel:prod".into() }),
-                ("worker".into(), Selection::Image { tag: "prod".into(), origin: "channel:prod".into() }),
+                (
+                    "packit-service".into(),
+                    Selection::Git {
+                        want: GitWant::PullRequest(614),
+                        origin: "pr:614".into()
+                    }
+                ),
+                (
+                    "ogr".into(),
+                    Selection::Git {
+                        want: GitWant::TagPattern("v*".into()),
+                        origin: "channel:prod".into()
+                    }
+                ),
+                (
+                    "worker".into(),
+                    Selection::Image {
+                        tag: "prod".into(),
+                        origin: "channel:prod".into()
+                    }
+                ),
             ]
         );
         let mut r = req("stg", &["ogr=sha:abcdef1"]);
         r.only = vec!["ogr".into()];
         let sel = select(&c, &env, &r).expect("valid");
         assert_eq!(sel[0].1, Selection::Carry);
-        assert_eq!(sel[1].1, Selection::Git { want: GitWant::Commit("abcdef1".into()), origin: "sha:abcdef1".into() });
+        assert_eq!(
+            sel[1].1,
+            Selection::Git {
+                want: GitWant::Commit("abcdef1".into()),
+                origin: "sha:abcdef1".into()
+            }
+        );
         assert_eq!(sel[2].1, Selection::Carry);
     }
 
     #[test]
     fn bad_requests_say_what_is_wrong() {
-        assert_eq!(errs(&req("stg", &["nope=1"])), vec!["unknown component `nope` (components: packit-service, ogr, worker, dashboard)"]);
-        assert_eq!(errs(&req("stg", &["dashboard=1"])), vec!["component `dashboard` is not part of environment `staging` (it has: packit-service, ogr, worker)"]);
-        assert_eq!(errs(&req("stg", &["ogr=1", "ogr=2"])), vec!["component `ogr` is given twice"]);
+        assert_eq!(
+            errs(&req("stg", &["nope=1"])),
+            vec!["unknown component `nope` (components: packit-service, ogr, worker, dashboard)"]
+        );
+        assert_eq!(
+            errs(&req("stg", &["dashboard=1"])),
+            vec!["component `dashboard` is not part of environment `staging` (it has: packit-service, ogr, worker)"]
+        );
+        assert_eq!(
+            errs(&req("stg", &["ogr=1", "ogr=2"])),
+            vec!["component `ogr` is given twice"]
+        );
         assert_eq!(errs(&req("qa", &[])).len(), 3);
-        assert_eq!(errs(&req("stg", &["worker=5"])), vec!["component `worker` has no `repo`, so `pr:5` cannot be resolved"]);
+        assert_eq!(
+            errs(&req("stg", &["worker=5"])),
+            vec!["component `worker` has no `repo`, so `pr:5` cannot be resolved"]
+        );
         let mut r = req("stg", &["ogr=5"]);
         r.skip = vec!["ogr".into()];
         assert_eq!(errs(&r), vec!["component `ogr` is overridden but excluded by --skip"]);
         let mut r = req("stg", &[]);
         r.skip = vec!["ogr".into(), "worker".into(), "packit-service".into()];
-        assert_eq!(errs(&r), vec!["nothing to deploy: --only/--skip exclude every component of `staging`"]);
+        assert_eq!(
+            errs(&r),
+            vec!["nothing to deploy: --only/--skip exclude every component of `staging`"]
+        );
     }
 
     proptest! {

@@ -190,7 +190,11 @@ impl Config {
         let known: Vec<String> = self.environments.iter().map(|e| e.name.clone()).collect();
         Err(format!(
             "unknown environment `{name}` (configured: {})",
-            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
         ))
     }
 }
@@ -199,9 +203,17 @@ impl Environment {
     /// This environment's instances: itself, or `NAME-1`..`NAME-N`.
     pub fn instances(&self) -> Vec<Instance> {
         match self.slots {
-            None => vec![Instance { name: self.name.clone(), environment: self.name.clone(), slot: None }],
+            None => vec![Instance {
+                name: self.name.clone(),
+                environment: self.name.clone(),
+                slot: None,
+            }],
             Some(n) => (1..=n)
-                .map(|s| Instance { name: format!("{}-{s}", self.name), environment: self.name.clone(), slot: Some(s) })
+                .map(|s| Instance {
+                    name: format!("{}-{s}", self.name),
+                    environment: self.name.clone(),
+                    slot: Some(s),
+                })
                 .collect(),
         }
     }
@@ -230,7 +242,11 @@ impl fmt::Display for ConfigError {
         if self.line == 0 {
             return write!(f, "{file}: {}: {}", self.key, self.message);
         }
-        write!(f, "{file}:{}:{}: {}: {}", self.line, self.column, self.key, self.message)?;
+        write!(
+            f,
+            "{file}:{}:{}: {}: {}",
+            self.line, self.column, self.key, self.message
+        )?;
         if !self.source_line.is_empty() {
             let gutter = self.line.to_string().len();
             write!(
@@ -371,7 +387,14 @@ impl Ctx<'_> {
                 default
             }
             Err(e) => {
-                self.err(v.span(), key, format!("`{}` is not a duration ({e}); write e.g. \"30s\", \"10m\", \"2h\"", v.get_ref()));
+                self.err(
+                    v.span(),
+                    key,
+                    format!(
+                        "`{}` is not a duration ({e}); write e.g. \"30s\", \"10m\", \"2h\"",
+                        v.get_ref()
+                    ),
+                );
                 default
             }
         }
@@ -385,8 +408,15 @@ fn locate(text: &str, offset: usize) -> (usize, usize, String) {
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
     let column = before[line_start..].chars().count() + 1;
-    let line_end = text[line_start..].find('\n').map(|i| line_start + i).unwrap_or(text.len());
-    (line, column, text[line_start..line_end].trim_end_matches('\r').to_string())
+    let line_end = text[line_start..]
+        .find('\n')
+        .map(|i| line_start + i)
+        .unwrap_or(text.len());
+    (
+        line,
+        column,
+        text[line_start..line_end].trim_end_matches('\r').to_string(),
+    )
 }
 
 fn valid_name(s: &str) -> bool {
@@ -405,7 +435,11 @@ fn valid_var_name(s: &str) -> bool {
 /// Parses and validates config text. `file` is used in messages; `dir` is
 /// what relative paths are resolved against.
 pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors> {
-    let mut cx = Ctx { text, file, errors: Vec::new() };
+    let mut cx = Ctx {
+        text,
+        file,
+        errors: Vec::new(),
+    };
     let raw: RawConfig = match toml::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {
@@ -447,7 +481,11 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
             components.push(c);
         }
     }
-    let names: Vec<String> = raw.component.iter().map(|c| c.get_ref().name.get_ref().clone()).collect();
+    let names: Vec<String> = raw
+        .component
+        .iter()
+        .map(|c| c.get_ref().name.get_ref().clone())
+        .collect();
     for rc in &raw.component {
         let rc = rc.get_ref();
         for dep in &rc.depends_on {
@@ -455,10 +493,18 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
                 cx.err(
                     dep.span(),
                     format!("component[{}].depends_on", rc.name.get_ref()),
-                    format!("unknown component `{}` (components: {})", dep.get_ref(), names.join(", ")),
+                    format!(
+                        "unknown component `{}` (components: {})",
+                        dep.get_ref(),
+                        names.join(", ")
+                    ),
                 );
             } else if dep.get_ref() == rc.name.get_ref() {
-                cx.err(dep.span(), format!("component[{}].depends_on", rc.name.get_ref()), "a component cannot depend on itself");
+                cx.err(
+                    dep.span(),
+                    format!("component[{}].depends_on", rc.name.get_ref()),
+                    "a component cannot depend on itself",
+                );
             }
         }
     }
@@ -485,14 +531,22 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
         }
     }
     // Slot names must not collide with other environments.
-    let all: Vec<String> = environments.iter().flat_map(|e| e.instances()).map(|i| i.name).collect();
+    let all: Vec<String> = environments
+        .iter()
+        .flat_map(|e| e.instances())
+        .map(|i| i.name)
+        .collect();
     for re in &raw.environment {
         let re = re.get_ref();
         if let Some(slots) = &re.slots {
             for s in 1..=*slots.get_ref() {
                 let slot_name = format!("{}-{s}", re.name.get_ref());
                 if all.iter().filter(|n| **n == slot_name).count() > 1 {
-                    cx.err(slots.span(), format!("environment[{}].slots", re.name.get_ref()), format!("slot `{slot_name}` has the same name as another environment"));
+                    cx.err(
+                        slots.span(),
+                        format!("environment[{}].slots", re.name.get_ref()),
+                        format!("slot `{slot_name}` has the same name as another environment"),
+                    );
                 }
             }
         }
@@ -500,7 +554,14 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
 
     cx.errors.sort_by_key(|e| (e.line, e.column));
     if cx.errors.is_empty() {
-        Ok(Config { path: file.to_path_buf(), dir: dir.to_path_buf(), state_dir, port_base, components, environments })
+        Ok(Config {
+            path: file.to_path_buf(),
+            dir: dir.to_path_buf(),
+            state_dir,
+            port_base,
+            components,
+            environments,
+        })
     } else {
         Err(ConfigErrors(cx.errors))
     }
@@ -519,7 +580,11 @@ fn validate_component(
     if !valid_name(&name) {
         cx.err(rc.name.span(), "component.name", format!("`{name}` is not a valid name: use lowercase letters, digits, `-` and `_`, starting with a letter or digit"));
     } else if !seen.insert(name.clone()) {
-        cx.err(rc.name.span(), "component.name", format!("component `{name}` is defined twice"));
+        cx.err(
+            rc.name.span(),
+            "component.name",
+            format!("component `{name}` is defined twice"),
+        );
     }
 
     let repo = rc.repo.as_ref().map(|r| {
@@ -544,7 +609,11 @@ fn validate_component(
             "github" => Forge::Github,
             "gitlab" => Forge::Gitlab,
             other => {
-                cx.err(f.span(), key("forge"), format!("unknown forge `{other}` (expected `github` or `gitlab`)"));
+                cx.err(
+                    f.span(),
+                    key("forge"),
+                    format!("unknown forge `{other}` (expected `github` or `gitlab`)"),
+                );
                 Forge::Github
             }
         },
@@ -567,7 +636,11 @@ fn validate_component(
                 let val = v.get_ref();
                 let source = if let Some(p) = val.strip_prefix("tag:") {
                     if let Err(e) = refname::check_pattern(p) {
-                        cx.err(v.span(), key("channels"), format!("`{p}` is not a valid tag pattern: it {e}"));
+                        cx.err(
+                            v.span(),
+                            key("channels"),
+                            format!("`{p}` is not a valid tag pattern: it {e}"),
+                        );
                     }
                     ChannelSource::TagPattern(p.to_string())
                 } else if let Some(t) = val.strip_prefix("image:") {
@@ -581,29 +654,49 @@ fn validate_component(
                 } else {
                     let b = val.strip_prefix("branch:").unwrap_or(val);
                     if let Err(e) = refname::check(b) {
-                        cx.err(v.span(), key("channels"), format!("`{b}` is not a valid branch name: it {e}"));
+                        cx.err(
+                            v.span(),
+                            key("channels"),
+                            format!("`{b}` is not a valid branch name: it {e}"),
+                        );
                     }
                     ChannelSource::Branch(b.to_string())
                 };
                 if matches!(source, ChannelSource::Branch(_) | ChannelSource::TagPattern(_)) && repo.is_none() {
-                    cx.err(v.span(), key("channels"), format!("channel `{ch}` follows a git ref but the component has no `repo`"));
+                    cx.err(
+                        v.span(),
+                        key("channels"),
+                        format!("channel `{ch}` follows a git ref but the component has no `repo`"),
+                    );
                 }
                 channels.insert(ch.clone(), source);
             }
         }
     }
     if repo.is_none() && image.is_none() {
-        cx.err(rc.name.span(), key("repo"), "a component needs a `repo` (git URL or path) or an `image`");
+        cx.err(
+            rc.name.span(),
+            key("repo"),
+            "a component needs a `repo` (git URL or path) or an `image`",
+        );
     }
 
     let health = rc.health.as_ref().map(|h| {
         let v = h.get_ref();
         if v.starts_with("https://") {
-            cx.err(h.span(), key("health"), "https health checks are not supported yet: use an http:// URL or a command");
+            cx.err(
+                h.span(),
+                key("health"),
+                "https health checks are not supported yet: use an http:// URL or a command",
+            );
         }
         if v.starts_with("http://") {
             for p in template::unknown_placeholders(v, URL_PLACEHOLDERS) {
-                cx.err(h.span(), key("health"), format!("unknown placeholder `{{{p}}}` (known: {})", URL_PLACEHOLDERS.join(", ")));
+                cx.err(
+                    h.span(),
+                    key("health"),
+                    format!("unknown placeholder `{{{p}}}` (known: {})", URL_PLACEHOLDERS.join(", ")),
+                );
             }
             Health::Http(v.clone())
         } else {
@@ -615,7 +708,11 @@ fn validate_component(
     });
     if let Some(u) = &rc.url {
         for p in template::unknown_placeholders(u.get_ref(), URL_PLACEHOLDERS) {
-            cx.err(u.span(), key("url"), format!("unknown placeholder `{{{p}}}` (known: {})", URL_PLACEHOLDERS.join(", ")));
+            cx.err(
+                u.span(),
+                key("url"),
+                format!("unknown placeholder `{{{p}}}` (known: {})", URL_PLACEHOLDERS.join(", ")),
+            );
         }
     }
     let health_timeout = cx.duration(&rc.health_timeout, key("health_timeout"), DEFAULT_HEALTH_TIMEOUT);
@@ -624,11 +721,21 @@ fn validate_component(
     let mut paths = Vec::new();
     for p in &rc.paths {
         if let Err(e) = globset::Glob::new(p.get_ref()) {
-            cx.err(p.span(), key("paths"), format!("`{}` is not a valid glob: {e}", p.get_ref()));
+            cx.err(
+                p.span(),
+                key("paths"),
+                format!("`{}` is not a valid glob: {e}", p.get_ref()),
+            );
         }
         paths.push(p.get_ref().clone());
     }
-    for (field, value) in [("build", &rc.build), ("run", &rc.run), ("deploy", &rc.deploy), ("stop", &rc.stop), ("resolve", &rc.resolve)] {
+    for (field, value) in [
+        ("build", &rc.build),
+        ("run", &rc.run),
+        ("deploy", &rc.deploy),
+        ("stop", &rc.stop),
+        ("resolve", &rc.resolve),
+    ] {
         if matches!(value, Some(v) if v.trim().is_empty()) {
             cx.err(span.clone(), key(field), "must not be empty (remove the key instead)");
         }
@@ -676,9 +783,17 @@ fn validate_environment(
     let key = |k: &str| format!("environment[{name}].{k}");
     let before = cx.errors.len();
     if !valid_name(&name) {
-        cx.err(re.name.span(), "environment.name", format!("`{name}` is not a valid name: use lowercase letters, digits, `-` and `_`"));
+        cx.err(
+            re.name.span(),
+            "environment.name",
+            format!("`{name}` is not a valid name: use lowercase letters, digits, `-` and `_`"),
+        );
     } else if !seen.insert(name.clone()) {
-        cx.err(re.name.span(), "environment.name", format!("environment `{name}` is defined twice"));
+        cx.err(
+            re.name.span(),
+            "environment.name",
+            format!("environment `{name}` is defined twice"),
+        );
     }
     let driver = match &re.driver {
         None => DriverKind::Process,
@@ -686,7 +801,11 @@ fn validate_environment(
             "process" => DriverKind::Process,
             "command" => DriverKind::Command,
             other => {
-                cx.err(d.span(), key("driver"), format!("unknown driver `{other}` (expected `process` or `command`)"));
+                cx.err(
+                    d.span(),
+                    key("driver"),
+                    format!("unknown driver `{other}` (expected `process` or `command`)"),
+                );
                 DriverKind::Process
             }
         },
@@ -697,9 +816,21 @@ fn validate_environment(
             let mut out = Vec::new();
             for c in list {
                 if !all_names.contains(c.get_ref()) {
-                    cx.err(c.span(), key("components"), format!("unknown component `{}` (components: {})", c.get_ref(), all_names.join(", ")));
+                    cx.err(
+                        c.span(),
+                        key("components"),
+                        format!(
+                            "unknown component `{}` (components: {})",
+                            c.get_ref(),
+                            all_names.join(", ")
+                        ),
+                    );
                 } else if out.contains(c.get_ref()) {
-                    cx.err(c.span(), key("components"), format!("`{}` is listed twice", c.get_ref()));
+                    cx.err(
+                        c.span(),
+                        key("components"),
+                        format!("`{}` is listed twice", c.get_ref()),
+                    );
                 } else {
                     out.push(c.get_ref().clone());
                 }
@@ -707,20 +838,38 @@ fn validate_environment(
             out
         }
     };
-    let members_span = re.components.as_ref().and_then(|l| l.first().map(|c| c.span())).unwrap_or(re.name.span());
+    let members_span = re
+        .components
+        .as_ref()
+        .and_then(|l| l.first().map(|c| c.span()))
+        .unwrap_or(re.name.span());
     for m in &members {
-        let Some(c) = components.iter().find(|c| &c.name == m) else { continue };
+        let Some(c) = components.iter().find(|c| &c.name == m) else {
+            continue;
+        };
         for dep in &c.depends_on {
             if !members.contains(dep) {
-                cx.err(members_span.clone(), key("components"), format!("`{m}` depends on `{dep}`, which is not in this environment"));
+                cx.err(
+                    members_span.clone(),
+                    key("components"),
+                    format!("`{m}` depends on `{dep}`, which is not in this environment"),
+                );
             }
         }
         match driver {
             DriverKind::Process if c.run.is_none() => {
-                cx.err(members_span.clone(), key("components"), format!("component `{m}` has no `run` command, which the process driver needs"));
+                cx.err(
+                    members_span.clone(),
+                    key("components"),
+                    format!("component `{m}` has no `run` command, which the process driver needs"),
+                );
             }
             DriverKind::Command if c.deploy.is_none() || c.stop.is_none() => {
-                cx.err(members_span.clone(), key("components"), format!("component `{m}` needs `deploy` and `stop` commands for the command driver"));
+                cx.err(
+                    members_span.clone(),
+                    key("components"),
+                    format!("component `{m}` needs `deploy` and `stop` commands for the command driver"),
+                );
             }
             _ => {}
         }
@@ -737,11 +886,19 @@ fn validate_environment(
     let mut vars = BTreeMap::new();
     for (k, v) in &re.vars {
         if !valid_var_name(k) {
-            cx.err(v.span(), key("vars"), format!("`{k}` is not a valid environment variable name"));
+            cx.err(
+                v.span(),
+                key("vars"),
+                format!("`{k}` is not a valid environment variable name"),
+            );
             continue;
         }
         if k.starts_with("GREENROOM_") || k == "PORT" {
-            cx.err(v.span(), key("vars"), format!("`{k}` is set by greenroom itself; choose another name"));
+            cx.err(
+                v.span(),
+                key("vars"),
+                format!("`{k}` is set by greenroom itself; choose another name"),
+            );
             continue;
         }
         let value = match SecretRef::parse(v.get_ref()) {
@@ -752,7 +909,11 @@ fn validate_environment(
             }
             None => {
                 for p in template::unknown_placeholders(v.get_ref(), VAR_PLACEHOLDERS) {
-                    cx.err(v.span(), format!("{}.{k}", key("vars")), format!("unknown placeholder `{{{p}}}` (known: {})", VAR_PLACEHOLDERS.join(", ")));
+                    cx.err(
+                        v.span(),
+                        format!("{}.{k}", key("vars")),
+                        format!("unknown placeholder `{{{p}}}` (known: {})", VAR_PLACEHOLDERS.join(", ")),
+                    );
                 }
                 VarValue::Literal(v.get_ref().clone())
             }
@@ -762,7 +923,14 @@ fn validate_environment(
     if cx.errors.len() > before {
         return None;
     }
-    Some(Environment { name, components: members, driver, lease_ttl, slots, vars })
+    Some(Environment {
+        name,
+        components: members,
+        driver,
+        lease_ttl,
+        slots,
+        vars,
+    })
 }
 
 /// A dependency cycle among components, as a path `a -> b -> a`, if any.

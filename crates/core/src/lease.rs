@@ -95,7 +95,11 @@ pub fn describe(l: &Lease, now: Millis) -> String {
         time::format(l.expires),
         time::relative(l.expires, now),
         process,
-        if l.reason.is_empty() { "no reason given" } else { &l.reason }
+        if l.reason.is_empty() {
+            "no reason given"
+        } else {
+            &l.reason
+        }
     )
 }
 
@@ -112,7 +116,11 @@ mod tests {
             since: 0,
             expires,
             token: 1,
-            process: process.then(|| HolderProcess { host: "h".into(), pid: 42, start_time: 7 }),
+            process: process.then(|| HolderProcess {
+                host: "h".into(),
+                pid: 42,
+                start_time: 7,
+            }),
         }
     }
 
@@ -122,10 +130,16 @@ mod tests {
         let l = lease("alice", 1000, false);
         assert_eq!(assess(Some(&l), "bob", 10, None), Standing::Held);
         assert_eq!(assess(Some(&l), "alice", 10, None), Standing::Mine);
-        assert_eq!(assess(Some(&l), "bob", 1000, None), Standing::Reclaimable(Reclaim::Expired));
+        assert_eq!(
+            assess(Some(&l), "bob", 1000, None),
+            Standing::Reclaimable(Reclaim::Expired)
+        );
         let p = lease("alice", 1000, true);
         assert_eq!(assess(Some(&p), "bob", 10, Some(true)), Standing::Held);
-        assert_eq!(assess(Some(&p), "bob", 10, Some(false)), Standing::Reclaimable(Reclaim::HolderDied));
+        assert_eq!(
+            assess(Some(&p), "bob", 10, Some(false)),
+            Standing::Reclaimable(Reclaim::HolderDied)
+        );
         assert_eq!(assess(Some(&p), "bob", 10, None), Standing::Held);
         assert!(!may_take(&Standing::Held));
         assert!(may_take(&Standing::Mine));

@@ -137,6 +137,7 @@ pub fn short_id(id: &str) -> &str {
 }
 
 /// How one component differs between two manifests.
+#[allow(clippy::large_enum_variant)] // a handful per diff; boxing would only obscure the JSON shape
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum ComponentDiff {
@@ -171,12 +172,20 @@ pub fn diff(a: &BTreeMap<String, ManifestComponent>, b: &BTreeMap<String, Manife
     let names: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     for n in names {
         match (a.get(n), b.get(n)) {
-            (Some(x), Some(y)) if !x.same_content(y) || x.pr != y.pr => {
-                out.push(ComponentDiff::Changed { component: n.clone(), from: x.clone(), to: y.clone() })
-            }
+            (Some(x), Some(y)) if !x.same_content(y) || x.pr != y.pr => out.push(ComponentDiff::Changed {
+                component: n.clone(),
+                from: x.clone(),
+                to: y.clone(),
+            }),
             (Some(_), Some(_)) => {}
-            (Some(x), None) => out.push(ComponentDiff::Removed { component: n.clone(), from: x.clone() }),
-            (None, Some(y)) => out.push(ComponentDiff::Added { component: n.clone(), to: y.clone() }),
+            (Some(x), None) => out.push(ComponentDiff::Removed {
+                component: n.clone(),
+                from: x.clone(),
+            }),
+            (None, Some(y)) => out.push(ComponentDiff::Added {
+                component: n.clone(),
+                to: y.clone(),
+            }),
             (None, None) => {}
         }
     }
@@ -214,13 +223,34 @@ mod tests {
         let id = |c: ManifestComponent| Manifest::new([("ogr".to_string(), c)].into()).id;
         let base_id = id(base.clone());
         let variants: Vec<ManifestComponent> = vec![
-            ManifestComponent { commit: Some("abd".into()), ..base.clone() },
-            ManifestComponent { carried: true, ..base.clone() },
-            ManifestComponent { build: Some("make".into()), ..base.clone() },
-            ManifestComponent { run: Some("serve2".into()), ..base.clone() },
-            ManifestComponent { health: Some("true".into()), ..base.clone() },
-            ManifestComponent { vars: [("A".to_string(), "1".to_string())].into(), ..base.clone() },
-            ManifestComponent { image: Some("q/x@sha256:1".into()), ..base.clone() },
+            ManifestComponent {
+                commit: Some("abd".into()),
+                ..base.clone()
+            },
+            ManifestComponent {
+                carried: true,
+                ..base.clone()
+            },
+            ManifestComponent {
+                build: Some("make".into()),
+                ..base.clone()
+            },
+            ManifestComponent {
+                run: Some("serve2".into()),
+                ..base.clone()
+            },
+            ManifestComponent {
+                health: Some("true".into()),
+                ..base.clone()
+            },
+            ManifestComponent {
+                vars: [("A".to_string(), "1".to_string())].into(),
+                ..base.clone()
+            },
+            ManifestComponent {
+                image: Some("q/x@sha256:1".into()),
+                ..base.clone()
+            },
         ];
         for v in variants {
             assert_ne!(id(v.clone()), base_id, "{v:?}");

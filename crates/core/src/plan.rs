@@ -51,8 +51,15 @@ mod tests {
     fn config_with(deps: &[(usize, usize)], n: usize) -> Config {
         let mut text = String::new();
         for i in 0..n {
-            let d: Vec<String> = deps.iter().filter(|(a, _)| *a == i).map(|(_, b)| format!("\"c{b}\"")).collect();
-            text.push_str(&format!("[[component]]\nname = \"c{i}\"\nrepo = \"r\"\nrun = \"x\"\ndepends_on = [{}]\n", d.join(",")));
+            let d: Vec<String> = deps
+                .iter()
+                .filter(|(a, _)| *a == i)
+                .map(|(_, b)| format!("\"c{b}\""))
+                .collect();
+            text.push_str(&format!(
+                "[[component]]\nname = \"c{i}\"\nrepo = \"r\"\nrun = \"x\"\ndepends_on = [{}]\n",
+                d.join(",")
+            ));
         }
         text.push_str("[[environment]]\nname = \"e\"\n");
         match parse(&text, Path::new("t"), Path::new("/")) {

@@ -69,10 +69,7 @@ pub fn check(name: &str) -> Result<(), RefNameError> {
     if name.starts_with('/') || name.ends_with('/') || name.ends_with('.') {
         return Err(RefNameError::BadEdge);
     }
-    if let Some(part) = name
-        .split('/')
-        .find(|p| p.starts_with('.') || p.ends_with(".lock"))
-    {
+    if let Some(part) = name.split('/').find(|p| p.starts_with('.') || p.ends_with(".lock")) {
         return Err(RefNameError::BadComponent(part.to_string()));
     }
     Ok(())
@@ -95,7 +92,15 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_names() {
-        for ok in ["main", "fix-login", "feature/x.y", "v2.3.0", "release/2026-11", "a@b", "ü-branch"] {
+        for ok in [
+            "main",
+            "fix-login",
+            "feature/x.y",
+            "v2.3.0",
+            "release/2026-11",
+            "a@b",
+            "ü-branch",
+        ] {
             assert_eq!(check(ok), Ok(()), "{ok}");
         }
     }
@@ -116,8 +121,14 @@ mod tests {
             ("a//b", "contains `//`"),
             ("/a", "starts or ends with `/`, or ends with `.`"),
             ("a.", "starts or ends with `/`, or ends with `.`"),
-            ("a/.hidden", "has a part `.hidden` that starts with `.` or ends with `.lock`"),
-            ("x.lock", "has a part `x.lock` that starts with `.` or ends with `.lock`"),
+            (
+                "a/.hidden",
+                "has a part `.hidden` that starts with `.` or ends with `.lock`",
+            ),
+            (
+                "x.lock",
+                "has a part `x.lock` that starts with `.` or ends with `.lock`",
+            ),
             ("@", "is `@`"),
             ("a\u{7f}", "contains a control character (U+007F)"),
         ];

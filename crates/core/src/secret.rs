@@ -30,7 +30,9 @@ impl SecretRef {
             return Some(if valid {
                 Ok(SecretRef::Env(name.to_string()))
             } else {
-                Err(format!("`{value}` does not name an environment variable (letters, digits and `_`)"))
+                Err(format!(
+                    "`{value}` does not name an environment variable (letters, digits and `_`)"
+                ))
             });
         }
         if let Some(path) = value.strip_prefix("file:") {
@@ -72,7 +74,10 @@ mod tests {
     #[test]
     fn parses_references() {
         assert_eq!(SecretRef::parse("env:TOKEN"), Some(Ok(SecretRef::Env("TOKEN".into()))));
-        assert_eq!(SecretRef::parse("file:/run/s"), Some(Ok(SecretRef::File("/run/s".into()))));
+        assert_eq!(
+            SecretRef::parse("file:/run/s"),
+            Some(Ok(SecretRef::File("/run/s".into())))
+        );
         assert!(matches!(SecretRef::parse("env:"), Some(Err(_))));
         assert!(matches!(SecretRef::parse("env:A-B"), Some(Err(_))));
         assert_eq!(SecretRef::parse("plain"), None);

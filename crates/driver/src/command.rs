@@ -185,11 +185,7 @@ pub(crate) async fn run_shell(
     let (status, timed_out) = match tokio::time::timeout(timeout, child.wait()).await {
         Ok(status) => (status.map_err(wait_err)?, false),
         Err(_) => {
-            tracing::debug!(
-                pid = pgid,
-                ?timeout,
-                "command timed out; terminating its group"
-            );
+            tracing::debug!(pid = pgid, ?timeout, "command timed out; terminating its group");
             let _ = killpg(Pid::from_raw(pgid), Signal::SIGTERM);
             // The leader is not reaped until child.wait() below, so the group
             // id stays ours while we wait for it to exit.

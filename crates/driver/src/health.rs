@@ -94,14 +94,10 @@ pub async fn wait_healthy(
     let deadline = started + timeout;
     let client = match check {
         HealthCheck::Http { url } => {
-            let scheme_ok = url
-                .get(..7)
-                .is_some_and(|s| s.eq_ignore_ascii_case("http://"));
+            let scheme_ok = url.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("http://"));
             if !scheme_ok {
                 return Err(HealthError::InvalidCheck {
-                    reason: format!(
-                        "{url:?} is not an http:// URL (https is not supported for health checks)"
-                    ),
+                    reason: format!("{url:?} is not an http:// URL (https is not supported for health checks)"),
                 });
             }
             let client = reqwest::Client::builder()
@@ -123,13 +119,7 @@ pub async fn wait_healthy(
                 http_attempt(client, url, remaining.clamp(MIN_ATTEMPT, HTTP_ATTEMPT)).await
             }
             (HealthCheck::Command { command, cwd, env }, _) => {
-                command_attempt(
-                    command,
-                    cwd,
-                    env,
-                    remaining.clamp(MIN_ATTEMPT, COMMAND_ATTEMPT),
-                )
-                .await
+                command_attempt(command, cwd, env, remaining.clamp(MIN_ATTEMPT, COMMAND_ATTEMPT)).await
             }
             (HealthCheck::Http { .. }, None) => Err("no HTTP client".to_string()),
         };

@@ -182,11 +182,7 @@ pub fn log_tail(path: &Path, lines: usize) -> io::Result<String> {
 /// `follow`, whatever is appended, forever (drop the future, or use
 /// [`follow_log_until`], to stop). Truncation and rotation (a new file at the
 /// same path) are followed. With `follow`, a missing file is waited for.
-pub async fn follow_log(
-    path: &Path,
-    follow: bool,
-    out: &mut (dyn AsyncWrite + Unpin + Send),
-) -> io::Result<()> {
+pub async fn follow_log(path: &Path, follow: bool, out: &mut (dyn AsyncWrite + Unpin + Send)) -> io::Result<()> {
     follow_log_until(path, follow, out, std::future::pending::<()>()).await
 }
 

@@ -168,10 +168,7 @@ impl ProcessDriver {
     /// supervisor is running as a session leader (the command itself may
     /// still be starting: use a health check).
     pub async fn start(&self, spec: &StartSpec) -> Result<ProcessHandle, DriverError> {
-        let who = format!(
-            "component {} of environment {}",
-            spec.component, spec.environment
-        );
+        let who = format!("component {} of environment {}", spec.component, spec.environment);
         let Some((program, leading)) = self.supervisor.split_first() else {
             return Err(DriverError::Supervisor {
                 message: format!("no supervisor program configured to start {who}"),
@@ -256,11 +253,7 @@ impl ProcessDriver {
         let stderr = String::from_utf8_lossy(&output.stderr);
         if !output.status.success() {
             return Err(DriverError::Supervisor {
-                message: format!(
-                    "starting {who} failed ({}): {}",
-                    output.status,
-                    stderr.trim()
-                ),
+                message: format!("starting {who} failed ({}): {}", output.status, stderr.trim()),
             });
         }
         let stdout = String::from_utf8_lossy(&output.stdout);
@@ -311,11 +304,7 @@ impl ProcessDriver {
         if wait_group_empty(pgid, grace).await {
             return Ok(());
         }
-        tracing::debug!(
-            pid = pgid,
-            ?grace,
-            "group still alive after SIGTERM; sending SIGKILL"
-        );
+        tracing::debug!(pid = pgid, ?grace, "group still alive after SIGTERM; sending SIGKILL");
         signal_group(pgid, Signal::SIGKILL)?;
         if wait_group_empty(pgid, KILL_WAIT).await {
             return Ok(());

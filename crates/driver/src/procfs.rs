@@ -80,11 +80,7 @@ pub fn live_group_members(pgid: i32) -> Vec<i32> {
         return members;
     };
     for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
             continue;
         };
         if let Some(stat) = read_stat(pid)

@@ -74,20 +74,14 @@ mod tests {
     #[test]
     fn replaces_every_occurrence_and_borrows_when_clean() {
         let r = Redactor::new(&["hunter22".into(), "abc".into(), String::new()]);
-        assert_eq!(
-            r.redact("pw=hunter22 again hunter22"),
-            "pw=[redacted] again [redacted]"
-        );
+        assert_eq!(r.redact("pw=hunter22 again hunter22"), "pw=[redacted] again [redacted]");
         assert!(matches!(r.redact("abc is short"), Cow::Borrowed(_)));
     }
 
     #[test]
     fn longest_secret_first() {
         let r = Redactor::new(&["token".into(), "token-extended".into()]);
-        assert_eq!(
-            r.redact("x token-extended y token"),
-            "x [redacted] y [redacted]"
-        );
+        assert_eq!(r.redact("x token-extended y token"), "x [redacted] y [redacted]");
         assert_eq!(format!("{r:?}"), "Redactor { secrets: 2 }");
     }
 }

@@ -108,10 +108,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
     let mut command = None;
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .ok_or_else(|| format!("option {name} needs a value"))
-        };
+        let mut value = |name: &str| it.next().ok_or_else(|| format!("option {name} needs a value"));
         match arg.to_str() {
             Some("--detach") => mode = Some(Mode::Detach),
             Some("--foreground") => mode = Some(Mode::Foreground),
@@ -122,10 +119,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
             Some("--") => {
                 let rest: Vec<OsString> = it.by_ref().collect();
                 if rest.len() != 1 {
-                    return Err(format!(
-                        "expected exactly one command after --, got {}",
-                        rest.len()
-                    ));
+                    return Err(format!("expected exactly one command after --, got {}", rest.len()));
                 }
                 command = rest.into_iter().next();
             }
@@ -167,8 +161,7 @@ fn reexec_prefix(options: &Options, own_args: &[OsString]) -> Result<Vec<OsStrin
     if !options.reexec.is_empty() {
         return Ok(options.reexec.clone());
     }
-    let exe = std::env::current_exe()
-        .map_err(|err| format!("cannot find the supervisor executable: {err}"))?;
+    let exe = std::env::current_exe().map_err(|err| format!("cannot find the supervisor executable: {err}"))?;
     // Keep the arguments that preceded ours (e.g. `__supervise`).
     let argv: Vec<OsString> = std::env::args_os().collect();
     let mut prefix = vec![exe.into_os_string()];
@@ -242,9 +235,7 @@ fn detach(options: &Options, own_args: &[OsString]) -> i32 {
                 if let Some(start_time) = start_time {
                     break start_time;
                 }
-                eprintln!(
-                    "greenroom supervisor: pid {pid} exited before its start time could be read"
-                );
+                eprintln!("greenroom supervisor: pid {pid} exited before its start time could be read");
                 return 1;
             }
             Ok(Some(status)) => {
@@ -373,12 +364,10 @@ fn foreground(options: &Options) -> i32 {
     };
 
     let (done_tx, done_rx) = mpsc::channel::<()>();
-    let copier = std::thread::Builder::new()
-        .name("log-copy".into())
-        .spawn(move || {
-            copy_lines(reader, &mut sink, &redactor);
-            let _ = done_tx.send(());
-        });
+    let copier = std::thread::Builder::new().name("log-copy".into()).spawn(move || {
+        copy_lines(reader, &mut sink, &redactor);
+        let _ = done_tx.send(());
+    });
     if let Err(err) = copier {
         // The reader moved into the failed closure and is closed: the command
         // gets SIGPIPE on output. Nothing better to do without a thread.
@@ -415,8 +404,7 @@ mod tests {
     #[test]
     fn parses_options() {
         let o = parse_args(os(&[
-            "--detach", "--log", "/l", "--cwd", "/c", "--reexec", "/bin/x", "--reexec", "sub",
-            "--", "echo hi",
+            "--detach", "--log", "/l", "--cwd", "/c", "--reexec", "/bin/x", "--reexec", "sub", "--", "echo hi",
         ]))
         .unwrap();
         assert_eq!(o.mode, Mode::Detach);

@@ -13,10 +13,7 @@ fn cmd(dir: &Path, command: &str, timeout: Duration) -> CommandSpec {
     CommandSpec {
         command: command.into(),
         cwd: dir.to_path_buf(),
-        env: vec![
-            ("FOO".into(), "bar".into()),
-            ("PW".into(), "hunter2-secret".into()),
-        ],
+        env: vec![("FOO".into(), "bar".into()), ("PW".into(), "hunter2-secret".into())],
         secret_values: vec!["hunter2-secret".into()],
         log_path: dir.join("logs/deploy.log"),
         timeout,
@@ -49,13 +46,9 @@ async fn success_env_cwd_and_redacted_log() {
 #[tokio::test]
 async fn failure_code_is_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run_command(&cmd(
-        dir.path(),
-        "echo failing; exit 7",
-        Duration::from_secs(10),
-    ))
-    .await
-    .unwrap();
+    let out = run_command(&cmd(dir.path(), "echo failing; exit 7", Duration::from_secs(10)))
+        .await
+        .unwrap();
     assert!(!out.success && !out.timed_out);
     assert_eq!(out.code, Some(7));
     assert_eq!(out.signal, None);

@@ -21,8 +21,7 @@ async fn serve(status: &'static str) -> (u16, tokio::task::JoinHandle<()>) {
             tokio::spawn(async move {
                 let mut buf = [0u8; 4096];
                 let _ = sock.read(&mut buf).await;
-                let reply =
-                    format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                let reply = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
                 let _ = sock.write_all(reply.as_bytes()).await;
             });
         }
@@ -127,9 +126,7 @@ async fn command_check_polls_until_success() {
         cwd: dir.path().to_path_buf(),
         env: vec![("NEED".into(), "3".into())],
     };
-    wait_healthy(&check, Duration::from_secs(10), &|| true)
-        .await
-        .unwrap();
+    wait_healthy(&check, Duration::from_secs(10), &|| true).await.unwrap();
     assert_eq!(read(&dir.path().join("count")).trim(), "3");
 
     let failing = HealthCheck::Command {
@@ -158,11 +155,7 @@ async fn slow_command_check_is_bounded() {
     let err = wait_healthy(&check, Duration::from_millis(300), &|| true)
         .await
         .unwrap_err();
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
     assert!(
         matches!(&err, HealthError::TimedOut { last, .. } if last.starts_with("timed out")),
         "{err}"

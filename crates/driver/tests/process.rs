@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use greenroom_driver::{
-    DriverError, HealthCheck, HealthError, ProcState, ProcessHandle, live_group_members, pid_alive,
-    process_start_time, wait_healthy,
+    DriverError, HealthCheck, HealthError, ProcState, ProcessHandle, live_group_members, pid_alive, process_start_time,
+    wait_healthy,
 };
 use nix::unistd::{Pid, getsid};
 
@@ -45,11 +45,9 @@ async fn http_component_runs_detached_and_stops_with_its_group() {
 
     let url = format!("http://127.0.0.1:{port}/");
     let h = handle.clone();
-    let waited = wait_healthy(
-        &HealthCheck::Http { url },
-        Duration::from_secs(10),
-        &move || pid_alive(h.pid, h.start_time),
-    )
+    let waited = wait_healthy(&HealthCheck::Http { url }, Duration::from_secs(10), &move || {
+        pid_alive(h.pid, h.start_time)
+    })
     .await
     .unwrap();
     assert!(waited < Duration::from_secs(10));
@@ -70,15 +68,8 @@ async fn http_component_runs_detached_and_stops_with_its_group() {
     let started = Instant::now();
     drv.stop(&handle, Duration::from_secs(5)).await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(matches!(
-        drv.state(&handle),
-        ProcState::Gone | ProcState::Exited { .. }
-    ));
-    assert!(
-        no_live_members(handle.pid),
-        "{:?}",
-        live_group_members(handle.pid)
-    );
+    assert!(matches!(drv.state(&handle), ProcState::Gone | ProcState::Exited { .. }));
+    assert!(no_live_members(handle.pid), "{:?}", live_group_members(handle.pid));
     assert!(port_closed(port));
     std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
 
@@ -98,11 +89,7 @@ async fn secrets_are_redacted_and_env_is_passed() {
     spec.secret_values = vec!["s3cr3t-value".into(), "ab".into()];
     let handle = drv.start(&spec).await.unwrap();
     let _guard = Guard(handle.clone());
-    assert!(
-        eventually(Duration::from_secs(10), || drv.state(&handle)
-            != ProcState::Running)
-        .await
-    );
+    assert!(eventually(Duration::from_secs(10), || drv.state(&handle) != ProcState::Running).await);
     assert_eq!(
         drv.state(&handle),
         ProcState::Exited {
@@ -142,10 +129,7 @@ async fn exiting_component_reports_code_and_fails_health_fast() {
     let dir = tempfile::tempdir().unwrap();
     let drv = driver();
     let port = free_port();
-    let handle = drv
-        .start(&spec(dir.path(), "sleep 0.2; exit 3", &[]))
-        .await
-        .unwrap();
+    let handle = drv.start(&spec(dir.path(), "sleep 0.2; exit 3", &[])).await.unwrap();
     let _guard = Guard(handle.clone());
     let started = Instant::now();
     let d = drv.clone();
@@ -221,20 +205,12 @@ async fn term_ignoring_component_is_killed_after_grace() {
         .await
         .unwrap();
     let _guard = Guard(handle.clone());
-    assert!(
-        eventually(Duration::from_secs(5), || read(&handle.log_path)
-            .contains("ready"))
-        .await
-    );
+    assert!(eventually(Duration::from_secs(5), || read(&handle.log_path).contains("ready")).await);
     // The supervisor dies on TERM; sh and the sleeps ignore it.
     let started = Instant::now();
     drv.stop(&handle, Duration::from_millis(300)).await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(
-        no_live_members(handle.pid),
-        "{:?}",
-        live_group_members(handle.pid)
-    );
+    assert!(no_live_members(handle.pid), "{:?}", live_group_members(handle.pid));
     assert_ne!(drv.state(&handle), ProcState::Running);
 }
 
@@ -248,20 +224,13 @@ async fn start_errors_are_reported() {
     assert!(matches!(err, DriverError::Spawn { .. }), "{err}");
     assert!(err.to_string().contains("missing"), "{err}");
 
-    let nodrv =
-        greenroom_driver::ProcessDriver::new(vec![dir.path().join("no-such-binary").into()]);
-    let err = nodrv
-        .start(&spec(dir.path(), "true", &[]))
-        .await
-        .unwrap_err();
+    let nodrv = greenroom_driver::ProcessDriver::new(vec![dir.path().join("no-such-binary").into()]);
+    let err = nodrv.start(&spec(dir.path(), "true", &[])).await.unwrap_err();
     assert!(matches!(err, DriverError::Spawn { .. }), "{err}");
 
     // A program that is not a supervisor.
     let notsup = greenroom_driver::ProcessDriver::new(vec!["true".into()]);
-    let err = notsup
-        .start(&spec(dir.path(), "true", &[]))
-        .await
-        .unwrap_err();
+    let err = notsup.start(&spec(dir.path(), "true", &[])).await.unwrap_err();
     assert!(matches!(err, DriverError::Supervisor { .. }), "{err}");
 }
 

@@ -26,10 +26,7 @@ pub enum GitError {
         what: String,
     },
     /// An abbreviated commit SHA matches several objects.
-    #[error(
-        "{}",
-        located(what, repo, "use more characters of the SHA, or the full SHA")
-    )]
+    #[error("{}", located(what, repo, "use more characters of the SHA, or the full SHA"))]
     Ambiguous {
         /// The repository as configured (URL or path).
         repo: String,

@@ -160,10 +160,7 @@ impl Mirror {
                 .await?;
             // Automatic gc/maintenance runs in the foreground, inside our lock,
             // instead of detaching and racing the next writer.
-            for (key, value) in [
-                ("gc.autoDetach", "false"),
-                ("maintenance.autoDetach", "false"),
-            ] {
+            for (key, value) in [("gc.autoDetach", "false"), ("maintenance.autoDetach", "false")] {
                 self.git()
                     .args(["config", "--end-of-options", key, value])
                     .run()
@@ -179,12 +176,7 @@ impl Mirror {
             .await?;
         tokio::fs::write(self.path.join(URL_MARKER), &self.url)
             .await
-            .map_err(|e| {
-                GitError::io(
-                    format!("writing {}", self.path.join(URL_MARKER).display()),
-                    e,
-                )
-            })
+            .map_err(|e| GitError::io(format!("writing {}", self.path.join(URL_MARKER).display()), e))
     }
 
     /// Resolve one want; see [`Mirror::resolve_all`].
@@ -195,12 +187,8 @@ impl Mirror {
     /// and tag is fetched (incrementally) and the commit looked up again.
     pub async fn resolve(&self, want: &Want) -> Result<Resolved, GitError> {
         let mut all = self.resolve_all(std::slice::from_ref(want)).await?;
-        all.pop().ok_or_else(|| {
-            GitError::io(
-                "resolving",
-                io::Error::other("no result for one want (bug)"),
-            )
-        })
+        all.pop()
+            .ok_or_else(|| GitError::io("resolving", io::Error::other("no result for one want (bug)")))
     }
 
     /// Resolve several wants under one lock acquisition, with as few git
@@ -214,22 +202,11 @@ impl Mirror {
         if wants.is_empty() {
             return Ok(Vec::new());
         }
-        let mut items = wants
-            .iter()
-            .map(|w| self.prepare(w))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut items = wants.iter().map(|w| self.prepare(w)).collect::<Result<Vec<_>, _>>()?;
         let _guard = lock(&self.lock_path).await?;
 
         // 1. Tag patterns: pick the newest matching tag on the remote.
-        if items.iter().any(|i| {
-            matches!(
-                i,
-                Item::Ref {
-                    pattern: Some(_),
-                    ..
-                }
-            )
-        }) {
+        if items.iter().any(|i| matches!(i, Item::Ref { pattern: Some(_), .. })) {
             let tags = self.remote_tags().await?;
             for item in &mut items {
                 if let Item::Ref {
@@ -273,9 +250,7 @@ impl Mirror {
             .collect();
         if !missing.is_empty() {
             self.fetch(&ALL_HEADS_AND_TAGS).await?;
-            let again = self
-                .lookup_items(missing.iter().map(|&i| &items[i]))
-                .await?;
+            let again = self.lookup_items(missing.iter().map(|&i| &items[i])).await?;
             for (&i, answer) in missing.iter().zip(again) {
                 found[i] = answer;
             }
@@ -299,26 +274,21 @@ impl Mirror {
                 &self.url,
                 format!("ref `{refname}` does not point to a commit"),
             )),
-            (Item::Commit { hex }, Lookup::Found(commit)) if commit.starts_with(hex.as_str()) => {
-                Ok(Resolved {
-                    reference: commit.clone(),
-                    commit,
-                })
-            }
+            (Item::Commit { hex }, Lookup::Found(commit)) if commit.starts_with(hex.as_str()) => Ok(Resolved {
+                reference: commit.clone(),
+                commit,
+            }),
             (Item::Commit { hex }, Lookup::Found(_)) => Err(GitError::Ambiguous {
                 repo: self.url.clone(),
-                what: format!(
-                    "commit `{hex}` is ambiguous: a branch or tag of the mirror has that name"
-                ),
+                what: format!("commit `{hex}` is ambiguous: a branch or tag of the mirror has that name"),
             }),
             (Item::Commit { hex }, Lookup::Ambiguous) => Err(GitError::Ambiguous {
                 repo: self.url.clone(),
                 what: format!("commit prefix `{hex}` matches several commits"),
             }),
-            (Item::Commit { hex }, Lookup::Missing) => Err(GitError::not_found(
-                &self.url,
-                format!("commit `{hex}` not found"),
-            )),
+            (Item::Commit { hex }, Lookup::Missing) => {
+                Err(GitError::not_found(&self.url, format!("commit `{hex}` not found")))
+            }
         }
     }
 
@@ -327,8 +297,7 @@ impl Mirror {
         let invalid = |what: String| GitError::not_found(&self.url, what);
         Ok(match want {
             Want::Branch(name) => {
-                check_ref_name(name)
-                    .map_err(|why| invalid(format!("branch name `{name}` is not valid ({why})")))?;
+                check_ref_name(name).map_err(|why| invalid(format!("branch name `{name}` is not valid ({why})")))?;
                 Item::Ref {
                     refname: format!("refs/heads/{name}"),
                     missing: format!("branch `{name}` does not exist"),
@@ -336,8 +305,7 @@ impl Mirror {
                 }
             }
             Want::Tag(name) => {
-                check_ref_name(name)
-                    .map_err(|why| invalid(format!("tag name `{name}` is not valid ({why})")))?;
+                check_ref_name(name).map_err(|why| invalid(format!("tag name `{name}` is not valid ({why})")))?;
                 Item::Ref {
                     refname: format!("refs/tags/{name}"),
                     missing: format!("tag `{name}` does not exist"),
@@ -349,9 +317,7 @@ impl Mirror {
                     .literal_separator(true)
                     .backslash_escape(true)
                     .build()
-                    .map_err(|e| {
-                        invalid(format!("tag pattern `{pattern}` is not a valid glob ({e})"))
-                    })?
+                    .map_err(|e| invalid(format!("tag pattern `{pattern}` is not a valid glob ({e})")))?
                     .compile_matcher();
                 Item::Ref {
                     refname: String::new(),
@@ -392,13 +358,7 @@ impl Mirror {
     async fn remote_tags(&self) -> Result<Vec<String>, GitError> {
         let out = self
             .git()
-            .args([
-                "ls-remote",
-                "--tags",
-                "--refs",
-                "--end-of-options",
-                "origin",
-            ])
+            .args(["ls-remote", "--tags", "--refs", "--end-of-options", "origin"])
             .run()
             .await?;
         Ok(ls_remote_refs(&out.stdout)
@@ -430,9 +390,7 @@ impl Mirror {
             .await?;
         let present: HashSet<String> = ls_remote_refs(&out.stdout).into_iter().collect();
         for item in items {
-            if let Item::Ref {
-                refname, missing, ..
-            } = item
+            if let Item::Ref { refname, missing, .. } = item
                 && !present.contains(refname)
             {
                 return Err(GitError::not_found(&self.url, missing.clone()));
@@ -461,10 +419,7 @@ impl Mirror {
     }
 
     /// Look items up in the mirror with one `git cat-file --batch-check`.
-    async fn lookup_items<'a>(
-        &self,
-        items: impl Iterator<Item = &'a Item>,
-    ) -> Result<Vec<Lookup>, GitError> {
+    async fn lookup_items<'a>(&self, items: impl Iterator<Item = &'a Item>) -> Result<Vec<Lookup>, GitError> {
         let per_item: Vec<Vec<String>> = items.map(Item::lookup_inputs).collect();
         let inputs: Vec<String> = per_item.iter().flatten().cloned().collect();
         let mut answers = self.lookup(&inputs).await?.into_iter();
@@ -530,10 +485,7 @@ impl Mirror {
         if tokio::fs::symlink_metadata(dest).await.is_ok() {
             return Err(GitError::io(
                 format!("checking out {commit} into {}", dest.display()),
-                io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    "the destination already exists",
-                ),
+                io::Error::new(io::ErrorKind::AlreadyExists, "the destination already exists"),
             ));
         }
         let result = self.clone_and_checkout(commit, dest).await;
@@ -626,10 +578,7 @@ fn ls_remote_refs(stdout: &[u8]) -> Vec<String> {
 }
 
 fn invalid_input(context: String, why: &str) -> GitError {
-    GitError::io(
-        context,
-        io::Error::new(io::ErrorKind::InvalidInput, why.to_owned()),
-    )
+    GitError::io(context, io::Error::new(io::ErrorKind::InvalidInput, why.to_owned()))
 }
 
 /// Mirror names become file names: `[A-Za-z0-9._-]`, no leading `.` or `-`.

@@ -115,10 +115,7 @@ mod tests {
         let tags = ["v1.2.0", "v1.10.0", "v1.9.0", "v2.0.0-rc1"];
         let max = tags.iter().copied().max_by(|a, b| compare_versions(a, b));
         assert_eq!(max, Some("v2.0.0-rc1"));
-        let max = tags[..3]
-            .iter()
-            .copied()
-            .max_by(|a, b| compare_versions(a, b));
+        let max = tags[..3].iter().copied().max_by(|a, b| compare_versions(a, b));
         assert_eq!(max, Some("v1.10.0"));
     }
 

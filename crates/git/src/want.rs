@@ -80,9 +80,10 @@ pub(crate) fn check_ref_name(name: &str) -> Result<(), &'static str> {
     if name.contains("@{") || name == "@" {
         return Err("it contains `@{` or is `@`");
     }
-    if name.chars().any(|c| {
-        c.is_ascii_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\')
-    }) {
+    if name
+        .chars()
+        .any(|c| c.is_ascii_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\'))
+    {
         return Err("it contains a space, a control character or one of ~ ^ : ? * [ \\");
     }
     if name
@@ -110,15 +111,7 @@ mod tests {
 
     #[test]
     fn ref_names() {
-        for ok in [
-            "main",
-            "fix-login",
-            "feature/x",
-            "v1.2.0",
-            "release-2.1",
-            "a_b",
-            "ünï",
-        ] {
+        for ok in ["main", "fix-login", "feature/x", "v1.2.0", "release-2.1", "a_b", "ünï"] {
             assert!(check_ref_name(ok).is_ok(), "{ok}");
         }
         for bad in [
@@ -162,9 +155,6 @@ mod tests {
     #[test]
     fn pull_request_refs() {
         assert_eq!(Forge::Github.pull_request_ref(7), "refs/pull/7/head");
-        assert_eq!(
-            Forge::Gitlab.pull_request_ref(3),
-            "refs/merge-requests/3/head"
-        );
+        assert_eq!(Forge::Gitlab.pull_request_ref(3), "refs/merge-requests/3/head");
     }
 }

@@ -13,26 +13,15 @@ async fn checkout_is_a_clean_detached_work_tree() {
     let dest = up.tmp.path().join("work/main");
     mirror.checkout(&main.commit, &dest).await.unwrap();
 
-    assert_eq!(
-        std::fs::read_to_string(dest.join("README")).unwrap(),
-        "two\n"
-    );
-    assert_eq!(
-        std::fs::read_to_string(dest.join("src/lib.txt")).unwrap(),
-        "library\n"
-    );
+    assert_eq!(std::fs::read_to_string(dest.join("README")).unwrap(), "two\n");
+    assert_eq!(std::fs::read_to_string(dest.join("src/lib.txt")).unwrap(), "library\n");
     assert!(!dest.join("login.txt").exists());
     assert_eq!(git(&dest, &["rev-parse", "HEAD"]), up.c2);
     assert!(
-        !git_output(&dest, &["symbolic-ref", "-q", "HEAD"])
-            .status
-            .success(),
+        !git_output(&dest, &["symbolic-ref", "-q", "HEAD"]).status.success(),
         "HEAD is detached"
     );
-    assert_eq!(
-        git(&dest, &["status", "--porcelain", "--untracked-files=all"]),
-        ""
-    );
+    assert_eq!(git(&dest, &["status", "--porcelain", "--untracked-files=all"]), "");
     // Builds may run git: history is there.
     assert_eq!(git(&dest, &["rev-parse", "HEAD~1"]), up.c1);
 }
@@ -88,10 +77,7 @@ async fn checkout_refuses_existing_dest_and_cleans_up_failures() {
     std::fs::write(existing.join("keep"), "x").unwrap();
     let err = mirror.checkout(&up.c2, &existing).await.unwrap_err();
     assert!(matches!(err, GitError::Io { .. }), "{err:?}");
-    assert!(
-        existing.join("keep").exists(),
-        "an existing dest is left alone"
-    );
+    assert!(existing.join("keep").exists(), "an existing dest is left alone");
 
     // fix-login's commit was never fetched: the checkout fails and leaves nothing.
     let dest = up.tmp.path().join("failed");
@@ -109,10 +95,7 @@ async fn changed_files_between_commits() {
     let up = Upstream::new();
     let mirror = up.mirrors("m").open("repo", &up.path_url()).await.unwrap();
     mirror
-        .resolve_all(&[
-            Want::Branch("main".into()),
-            Want::Branch("fix-login".into()),
-        ])
+        .resolve_all(&[Want::Branch("main".into()), Want::Branch("fix-login".into())])
         .await
         .unwrap();
     assert_eq!(
@@ -123,13 +106,7 @@ async fn changed_files_between_commits() {
         mirror.changed_files(&up.c2, &up.c3).await.unwrap(),
         vec!["README", "login.txt", "src/lib.txt"]
     );
-    assert!(
-        mirror
-            .changed_files(&up.c2, &up.c2)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(mirror.changed_files(&up.c2, &up.c2).await.unwrap().is_empty());
 
     // Renames list both paths; odd file names come through intact.
     let c6 = common::commit(&up.path, &[("we ird\tname.txt", "odd\n")], "odd");

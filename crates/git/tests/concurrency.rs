@@ -93,10 +93,7 @@ async fn concurrent_resolves_fetches_and_checkouts() {
     }
     let history: HashSet<String> = mover.join().unwrap().into_iter().collect();
     for sha in &seen_moving {
-        assert!(
-            history.contains(sha),
-            "{sha} is a commit the branch pointed at"
-        );
+        assert!(history.contains(sha), "{sha} is a commit the branch pointed at");
     }
 
     let mirror = Mirrors::new(&root).open("shared", &url).await.unwrap();
@@ -104,11 +101,7 @@ async fn concurrent_resolves_fetches_and_checkouts() {
     // After the mover stopped, the mirror catches up.
     let last = git(&up.path, &["rev-parse", "moving"]);
     assert_eq!(
-        mirror
-            .resolve(&Want::Branch("moving".into()))
-            .await
-            .unwrap()
-            .commit,
+        mirror.resolve(&Want::Branch("moving".into())).await.unwrap().commit,
         last
     );
     assert_fsck_clean(mirror.path());
@@ -120,10 +113,7 @@ async fn concurrent_resolves_fetches_and_checkouts() {
 async fn resolve_waits_for_the_lock_file() {
     let up = Upstream::new();
     let root = up.tmp.path().join("mirrors");
-    let mirror = Mirrors::new(&root)
-        .open("repo", &up.path_url())
-        .await
-        .unwrap();
+    let mirror = Mirrors::new(&root).open("repo", &up.path_url()).await.unwrap();
     let held = std::fs::File::create(root.join("repo.lock")).unwrap();
     held.lock().unwrap();
 

@@ -20,11 +20,7 @@ fn resolved(commit: &str, reference: &str) -> Resolved {
 async fn branches_via_path_and_file_url() {
     let up = Upstream::new();
     for (i, url) in [up.path_url(), up.file_url()].into_iter().enumerate() {
-        let mirror = up
-            .mirrors("m")
-            .open(&format!("repo{i}"), &url)
-            .await
-            .unwrap();
+        let mirror = up.mirrors("m").open(&format!("repo{i}"), &url).await.unwrap();
         assert_eq!(mirror.url(), url);
         assert!(mirror.path().join("HEAD").exists());
         assert_eq!(
@@ -64,42 +60,27 @@ async fn tag_pattern_picks_newest_by_version_and_fetches_only_it() {
     let up = Upstream::new();
     let mirror = up.mirrors("m").open("repo", &up.path_url()).await.unwrap();
     assert_eq!(
-        mirror
-            .resolve(&Want::TagPattern("v1.*".into()))
-            .await
-            .unwrap(),
+        mirror.resolve(&Want::TagPattern("v1.*".into())).await.unwrap(),
         resolved(&up.c2, "refs/tags/v1.10.0")
     );
     let refs = git(mirror.path(), &["for-each-ref", "--format=%(refname)"]);
     assert_eq!(refs, "refs/tags/v1.10.0");
     assert_eq!(
-        mirror
-            .resolve(&Want::TagPattern("v*".into()))
-            .await
-            .unwrap(),
+        mirror.resolve(&Want::TagPattern("v*".into())).await.unwrap(),
         resolved(&up.c3, "refs/tags/v2.0.0-rc1")
     );
     assert_eq!(
-        mirror
-            .resolve(&Want::TagPattern("v1.?.0".into()))
-            .await
-            .unwrap(),
+        mirror.resolve(&Want::TagPattern("v1.?.0".into())).await.unwrap(),
         resolved(&up.c1, "refs/tags/v1.9.0")
     );
     // A final release beats its release candidate.
     git(&up.path, &["tag", "v2.0.0", &up.c2]);
     assert_eq!(
-        mirror
-            .resolve(&Want::TagPattern("v2.*".into()))
-            .await
-            .unwrap(),
+        mirror.resolve(&Want::TagPattern("v2.*".into())).await.unwrap(),
         resolved(&up.c2, "refs/tags/v2.0.0")
     );
 
-    let err = mirror
-        .resolve(&Want::TagPattern("v9.*".into()))
-        .await
-        .unwrap_err();
+    let err = mirror.resolve(&Want::TagPattern("v9.*".into())).await.unwrap_err();
     assert!(matches!(err, GitError::NotFound { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(
@@ -109,17 +90,9 @@ async fn tag_pattern_picks_newest_by_version_and_fetches_only_it() {
 
     // `*` does not cross `/`.
     git(&up.path, &["tag", "release/x/1.0", &up.c1]);
-    assert!(
-        mirror
-            .resolve(&Want::TagPattern("release/*".into()))
-            .await
-            .is_err()
-    );
+    assert!(mirror.resolve(&Want::TagPattern("release/*".into())).await.is_err());
     assert_eq!(
-        mirror
-            .resolve(&Want::TagPattern("release/*/*".into()))
-            .await
-            .unwrap(),
+        mirror.resolve(&Want::TagPattern("release/*/*".into())).await.unwrap(),
         resolved(&up.c1, "refs/tags/release/x/1.0")
     );
 }
@@ -139,22 +112,12 @@ async fn pull_requests_on_both_forges() {
     );
     assert!(git(mirror.path(), &["for-each-ref"]).contains("refs/pull/7/head"));
 
-    let msg = mirror
-        .resolve(&pr(123, Forge::Github))
-        .await
-        .unwrap_err()
-        .to_string();
+    let msg = mirror.resolve(&pr(123, Forge::Github)).await.unwrap_err().to_string();
     assert!(
-        msg.contains("pull request #123")
-            && msg.contains("refs/pull/123/head")
-            && msg.contains(&up.file_url()),
+        msg.contains("pull request #123") && msg.contains("refs/pull/123/head") && msg.contains(&up.file_url()),
         "{msg}"
     );
-    let msg = mirror
-        .resolve(&pr(7, Forge::Gitlab))
-        .await
-        .unwrap_err()
-        .to_string();
+    let msg = mirror.resolve(&pr(7, Forge::Gitlab)).await.unwrap_err().to_string();
     assert!(
         msg.contains("merge request !7") && msg.contains("refs/merge-requests/7/head"),
         "{msg}"
@@ -171,17 +134,11 @@ async fn commits_full_and_abbreviated() {
         resolved(&up.c2, &up.c2)
     );
     assert_eq!(
-        mirror
-            .resolve(&Want::Commit(up.c1[..7].into()))
-            .await
-            .unwrap(),
+        mirror.resolve(&Want::Commit(up.c1[..7].into())).await.unwrap(),
         resolved(&up.c1, &up.c1)
     );
     assert_eq!(
-        mirror
-            .resolve(&Want::Commit(up.c3[..10].to_uppercase()))
-            .await
-            .unwrap(),
+        mirror.resolve(&Want::Commit(up.c3[..10].to_uppercase())).await.unwrap(),
         resolved(&up.c3, &up.c3)
     );
 }
@@ -192,11 +149,7 @@ async fn not_found_errors_name_the_thing_and_the_repo() {
     let url = up.file_url();
     let mirror = up.mirrors("m").open("repo", &url).await.unwrap();
     let cases = [
-        (
-            branch("nope"),
-            "branch `nope` does not exist",
-            "push the branch",
-        ),
+        (branch("nope"), "branch `nope` does not exist", "push the branch"),
         (
             Want::Tag("v0.0.1".into()),
             "tag `v0.0.1` does not exist",
@@ -212,16 +165,8 @@ async fn not_found_errors_name_the_thing_and_the_repo() {
             "branch name `a..b` is not valid",
             "check the branch name",
         ),
-        (
-            branch("-x"),
-            "branch name `-x` is not valid",
-            "check the branch name",
-        ),
-        (
-            Want::Commit("xyz".into()),
-            "commit `xyz` is not a SHA",
-            "check the SHA",
-        ),
+        (branch("-x"), "branch name `-x` is not valid", "check the branch name"),
+        (Want::Commit("xyz".into()), "commit `xyz` is not a SHA", "check the SHA"),
         (
             Want::TagPattern("v[".into()),
             "tag pattern `v[` is not a valid glob",
@@ -230,10 +175,7 @@ async fn not_found_errors_name_the_thing_and_the_repo() {
     ];
     for (want, what, advice) in cases {
         let err = mirror.resolve(&want).await.unwrap_err();
-        assert!(
-            matches!(err, GitError::NotFound { .. }),
-            "{want:?}: {err:?}"
-        );
+        assert!(matches!(err, GitError::NotFound { .. }), "{want:?}: {err:?}");
         let msg = err.to_string();
         assert!(msg.contains(what), "{msg}");
         assert!(msg.contains(&format!(" in {url}")), "{msg}");
@@ -294,14 +236,7 @@ async fn incremental_fetch_follows_a_moving_branch() {
     assert_eq!(mirror.resolve(&branch("main")).await.unwrap().commit, up.c1);
     // A moved tag follows too.
     git(&up.path, &["tag", "-f", "v1.2.0", &up.c3]);
-    assert_eq!(
-        mirror
-            .resolve(&Want::Tag("v1.2.0".into()))
-            .await
-            .unwrap()
-            .commit,
-        up.c3
-    );
+    assert_eq!(mirror.resolve(&Want::Tag("v1.2.0".into())).await.unwrap().commit, up.c3);
 }
 
 #[tokio::test]
@@ -312,19 +247,11 @@ async fn known_commit_needs_no_remote() {
     let away = up.tmp.path().join("moved-away");
     std::fs::rename(&up.path, &away).unwrap();
     assert_eq!(
-        mirror
-            .resolve(&Want::Commit(up.c2.clone()))
-            .await
-            .unwrap()
-            .commit,
+        mirror.resolve(&Want::Commit(up.c2.clone())).await.unwrap().commit,
         up.c2
     );
     assert_eq!(
-        mirror
-            .resolve(&Want::Commit(up.c1[..7].into()))
-            .await
-            .unwrap()
-            .commit,
+        mirror.resolve(&Want::Commit(up.c1[..7].into())).await.unwrap().commit,
         up.c1
     );
     // Branches always consult the remote, which is gone.
@@ -341,15 +268,9 @@ async fn open_is_idempotent_and_follows_url_changes() {
     let a = mirrors.open("repo", &up.path_url()).await.unwrap();
     let b = mirrors.open("repo", &up.path_url()).await.unwrap();
     assert_eq!(a.path(), b.path());
-    assert_eq!(
-        git(a.path(), &["config", "remote.origin.url"]),
-        up.path_url()
-    );
+    assert_eq!(git(a.path(), &["config", "remote.origin.url"]), up.path_url());
     let c = mirrors.open("repo", &up.file_url()).await.unwrap();
-    assert_eq!(
-        git(c.path(), &["config", "remote.origin.url"]),
-        up.file_url()
-    );
+    assert_eq!(git(c.path(), &["config", "remote.origin.url"]), up.file_url());
     assert_eq!(c.resolve(&branch("main")).await.unwrap().commit, up.c2);
 }
 
@@ -374,9 +295,7 @@ async fn unreachable_remote_is_a_command_error_with_stderr() {
     let mirror = up.mirrors("m").open("repo", &url).await.unwrap();
     let err = mirror.resolve(&branch("main")).await.unwrap_err();
     match &err {
-        GitError::Command {
-            repo, args, stderr, ..
-        } => {
+        GitError::Command { repo, args, stderr, .. } => {
             assert_eq!(repo, &url);
             assert!(args.starts_with("fetch"), "{args}");
             assert!(!stderr.is_empty());
@@ -411,12 +330,7 @@ async fn ambiguous_abbreviation() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stream.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(stream.as_bytes()).unwrap();
     assert!(child.wait().unwrap().success());
     let all = git(mirror.path(), &["rev-list", "refs/heads/many"]);
     let mut seen = std::collections::HashMap::new();
@@ -427,10 +341,7 @@ async fn ambiguous_abbreviation() {
         eprintln!("no 7-digit collision among {N} commits; skipping");
         return;
     };
-    let err = mirror
-        .resolve(&Want::Commit(prefix.into()))
-        .await
-        .unwrap_err();
+    let err = mirror.resolve(&Want::Commit(prefix.into())).await.unwrap_err();
     assert!(matches!(err, GitError::Ambiguous { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(

@@ -240,7 +240,10 @@ fn process_of(host: Option<String>, pid: Option<i64>, start: Option<i64>) -> Opt
 }
 
 fn decode_entry(text: &str, context: &'static str) -> Result<ManifestComponent> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt { context, detail: e.to_string() })
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        context,
+        detail: e.to_string(),
+    })
 }
 
 fn encode<T: Serialize>(v: &T) -> String {
@@ -252,7 +255,10 @@ impl Store {
     /// Opens (creating if needed) the SQLite database at `path` and applies
     /// migrations.
     pub async fn open(path: &Path) -> Result<Store> {
-        let err = |source| StoreError::Open { path: path.display().to_string(), source };
+        let err = |source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        };
         let options = SqliteConnectOptions::from_str("sqlite:")
             .map_err(err)?
             .filename(path)
@@ -267,7 +273,10 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(err)?;
-        sqlx::migrate!("./migrations").run(&pool).await.map_err(|e| err(e.into()))?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|e| err(e.into()))?;
         Ok(Store { pool })
     }
 
@@ -306,8 +315,10 @@ impl Store {
             [row] => {
                 let id: String = row.try_get("id").map_err(q("read manifest"))?;
                 let body: String = row.try_get("body").map_err(q("read manifest"))?;
-                let components = serde_json::from_str(&body)
-                    .map_err(|e| StoreError::Corrupt { context: "manifest", detail: e.to_string() })?;
+                let components = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
+                    context: "manifest",
+                    detail: e.to_string(),
+                })?;
                 Ok(Some(Manifest { id, components }))
             }
             _ => Err(StoreError::Ambiguous(prefix.to_string())),
@@ -340,14 +351,16 @@ impl Store {
 
     /// Ends a running cycle (no-op if it already ended).
     pub async fn finish_cycle(&self, id: i64, result: &str, error: Option<&str>, now: Millis) -> Result<bool> {
-        let r = sqlx::query("UPDATE cycles SET result = $1, error = $2, finished_at = $3 WHERE id = $4 AND result = 'running'")
-            .bind(result)
-            .bind(error)
-            .bind(now)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(q("finish cycle"))?;
+        let r = sqlx::query(
+            "UPDATE cycles SET result = $1, error = $2, finished_at = $3 WHERE id = $4 AND result = 'running'",
+        )
+        .bind(result)
+        .bind(error)
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(q("finish cycle"))?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -553,7 +566,12 @@ impl Store {
     /// Takes the lease if its row still has token `seen` (`None`: no row
     /// yet). Returns the new lease with a fresh, larger token, or `None` if
     /// someone else changed it first.
-    pub async fn try_acquire(&self, environment: &str, seen: Option<i64>, req: &LeaseRequest<'_>) -> Result<Option<Lease>> {
+    pub async fn try_acquire(
+        &self,
+        environment: &str,
+        seen: Option<i64>,
+        req: &LeaseRequest<'_>,
+    ) -> Result<Option<Lease>> {
         let (host, pid, start) = match req.process {
             Some(p) => (Some(p.host.clone()), Some(i64::from(p.pid)), Some(to_i64(p.start_time))),
             None => (None, None, None),
@@ -601,7 +619,13 @@ impl Store {
 
     /// Changes expiry and process binding of the lease with `token`;
     /// false if the lease is no longer that one.
-    pub async fn update_lease(&self, environment: &str, token: i64, expires: Millis, process: Option<&HolderProcess>) -> Result<bool> {
+    pub async fn update_lease(
+        &self,
+        environment: &str,
+        token: i64,
+        expires: Millis,
+        process: Option<&HolderProcess>,
+    ) -> Result<bool> {
         let (host, pid, start) = match process {
             Some(p) => (Some(p.host.clone()), Some(i64::from(p.pid)), Some(to_i64(p.start_time))),
             None => (None, None, None),
@@ -651,7 +675,14 @@ impl Store {
     // -- queue ---------------------------------------------------------------
 
     /// Joins the FIFO for `key`; returns the ticket.
-    pub async fn enqueue(&self, key: &str, holder: &str, reason: &str, process: &HolderProcess, now: Millis) -> Result<i64> {
+    pub async fn enqueue(
+        &self,
+        key: &str,
+        holder: &str,
+        reason: &str,
+        process: &HolderProcess,
+        now: Millis,
+    ) -> Result<i64> {
         let row = sqlx::query(
             "INSERT INTO lease_queue (queue_key, holder, reason, enqueued_at, host, pid, pid_start) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ticket",
@@ -692,7 +723,10 @@ impl Store {
                     r.try_get("pid").map_err(q("read queue"))?,
                     r.try_get("pid_start").map_err(q("read queue"))?,
                 )
-                .ok_or(StoreError::Corrupt { context: "queue", detail: "missing process".into() })?,
+                .ok_or(StoreError::Corrupt {
+                    context: "queue",
+                    detail: "missing process".into(),
+                })?,
             });
         }
         Ok(out)
@@ -727,14 +761,20 @@ impl Store {
                     entry: decode_entry(&entry, "deployed")?,
                     artifact: r.try_get("artifact").map_err(q("read deployed"))?,
                     state: r.try_get("state").map_err(q("read deployed"))?,
-                    pid: r.try_get::<Option<i64>, _>("pid").map_err(q("read deployed"))?.and_then(|p| i32::try_from(p).ok()),
+                    pid: r
+                        .try_get::<Option<i64>, _>("pid")
+                        .map_err(q("read deployed"))?
+                        .and_then(|p| i32::try_from(p).ok()),
                     pid_start: r
                         .try_get::<Option<i64>, _>("pid_start")
                         .map_err(q("read deployed"))?
                         .and_then(|p| u64::try_from(p).ok()),
                     log_path: r.try_get("log_path").map_err(q("read deployed"))?,
                     status_path: r.try_get("status_path").map_err(q("read deployed"))?,
-                    port: r.try_get::<Option<i64>, _>("port").map_err(q("read deployed"))?.and_then(|p| u16::try_from(p).ok()),
+                    port: r
+                        .try_get::<Option<i64>, _>("port")
+                        .map_err(q("read deployed"))?
+                        .and_then(|p| u16::try_from(p).ok()),
                     url: r.try_get("url").map_err(q("read deployed"))?,
                     updated_at: r.try_get("updated_at").map_err(q("read deployed"))?,
                 })
@@ -773,7 +813,13 @@ impl Store {
 
     /// Records the manifest an environment instance runs as a whole
     /// (`None`: mixed, after a failed cycle).
-    pub async fn set_environment_manifest(&self, environment: &str, manifest: Option<&str>, cycle: i64, now: Millis) -> Result<()> {
+    pub async fn set_environment_manifest(
+        &self,
+        environment: &str,
+        manifest: Option<&str>,
+        cycle: i64,
+        now: Millis,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO environment_state (environment, manifest_id, cycle_id, updated_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (environment) DO UPDATE SET manifest_id = excluded.manifest_id, cycle_id = excluded.cycle_id, updated_at = excluded.updated_at",
@@ -823,7 +869,10 @@ impl Store {
 
     /// Every allocated port.
     pub async fn ports_in_use(&self) -> Result<Vec<u16>> {
-        let rows = sqlx::query("SELECT port FROM ports ORDER BY port").fetch_all(&self.pool).await.map_err(q("read ports"))?;
+        let rows = sqlx::query("SELECT port FROM ports ORDER BY port")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("read ports"))?;
         rows.iter()
             .map(|r| Ok(u16::try_from(r.try_get::<i64, _>("port").map_err(q("read ports"))?).unwrap_or(0)))
             .collect()
@@ -844,7 +893,10 @@ impl Store {
         match r {
             Ok(_) => Ok(true),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
-            Err(e) => Err(StoreError::Query { context: "record port", source: e }),
+            Err(e) => Err(StoreError::Query {
+                context: "record port",
+                source: e,
+            }),
         }
     }
 }

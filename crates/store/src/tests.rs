@@ -11,11 +11,21 @@ async fn store() -> (tempfile::TempDir, Store) {
 }
 
 fn me() -> HolderProcess {
-    HolderProcess { host: "h".into(), pid: 1, start_time: 2 }
+    HolderProcess {
+        host: "h".into(),
+        pid: 1,
+        start_time: 2,
+    }
 }
 
 fn req<'a>(holder: &'a str, p: Option<&'a HolderProcess>) -> LeaseRequest<'a> {
-    LeaseRequest { holder, reason: "testing", since: 10, expires: 1000, process: p }
+    LeaseRequest {
+        holder,
+        reason: "testing",
+        since: 10,
+        expires: 1000,
+        process: p,
+    }
 }
 
 #[tokio::test]
@@ -23,13 +33,26 @@ async fn lease_compare_and_swap() {
     let (_d, s) = store().await;
     assert_eq!(s.lease("staging").await.expect("read"), (None, None));
     let p = me();
-    let l = s.try_acquire("staging", None, &req("alice", Some(&p))).await.expect("acquire").expect("won");
+    let l = s
+        .try_acquire("staging", None, &req("alice", Some(&p)))
+        .await
+        .expect("acquire")
+        .expect("won");
     assert_eq!(l.token, 1);
     assert_eq!(l.process, Some(p.clone()));
     // A second acquisition that saw "no row" loses.
-    assert!(s.try_acquire("staging", None, &req("bob", None)).await.expect("acquire").is_none());
+    assert!(
+        s.try_acquire("staging", None, &req("bob", None))
+            .await
+            .expect("acquire")
+            .is_none()
+    );
     // Taking over with the current token works and bumps the token.
-    let l2 = s.try_acquire("staging", Some(1), &req("bob", None)).await.expect("acquire").expect("won");
+    let l2 = s
+        .try_acquire("staging", Some(1), &req("bob", None))
+        .await
+        .expect("acquire")
+        .expect("won");
     assert_eq!((l2.holder.as_str(), l2.token), ("bob", 2));
     // The old token is fenced off.
     assert!(!s.holds("staging", 1).await.expect("holds"));
@@ -41,7 +64,11 @@ async fn lease_compare_and_swap() {
     let (lease, token) = s.lease("staging").await.expect("read");
     assert_eq!((lease, token), (None, Some(2)));
     // Tokens keep growing after a release.
-    let l3 = s.try_acquire("staging", Some(2), &req("carol", None)).await.expect("acquire").expect("won");
+    let l3 = s
+        .try_acquire("staging", Some(2), &req("carol", None))
+        .await
+        .expect("acquire")
+        .expect("won");
     assert_eq!(l3.token, 3);
     assert_eq!(s.leases().await.expect("list").len(), 1);
 }
@@ -57,7 +84,10 @@ async fn concurrent_acquisitions_from_separate_connections_have_one_winner() {
         handles.push(tokio::spawn(async move {
             let s = Store::open(&path).await.expect("open");
             let holder = format!("h{i}");
-            let r = s.try_acquire("staging", None, &req(&holder, None)).await.expect("acquire");
+            let r = s
+                .try_acquire("staging", None, &req(&holder, None))
+                .await
+                .expect("acquire");
             r.is_some()
         }));
     }
@@ -74,7 +104,11 @@ async fn concurrent_acquisitions_from_separate_connections_have_one_winner() {
 #[tokio::test]
 async fn manifests_are_immutable_and_found_by_prefix() {
     let (_d, s) = store().await;
-    let c = ManifestComponent { origin: "pr:1".into(), commit: Some("a".repeat(40)), ..Default::default() };
+    let c = ManifestComponent {
+        origin: "pr:1".into(),
+        commit: Some("a".repeat(40)),
+        ..Default::default()
+    };
     let m = Manifest::new(BTreeMap::from([("ogr".to_string(), c.clone())]));
     s.put_manifest(&m, 1).await.expect("put");
     s.put_manifest(&m, 2).await.expect("put again is a no-op");
@@ -101,12 +135,34 @@ async fn cycles_stages_components_and_deployed() {
         .await
         .expect("create");
     assert_eq!(s.running_cycles().await.expect("running").len(), 1);
-    s.add_stage(id, &StageRecord { seq: 0, name: "build".into(), component: Some("ogr".into()), started_at: 5, finished_at: 6, result: "ok".into(), detail: None })
-        .await
-        .expect("stage");
-    s.add_stage(id, &StageRecord { seq: 0, name: "deploy".into(), component: None, started_at: 6, finished_at: 7, result: "ok".into(), detail: None })
-        .await
-        .expect("stage");
+    s.add_stage(
+        id,
+        &StageRecord {
+            seq: 0,
+            name: "build".into(),
+            component: Some("ogr".into()),
+            started_at: 5,
+            finished_at: 6,
+            result: "ok".into(),
+            detail: None,
+        },
+    )
+    .await
+    .expect("stage");
+    s.add_stage(
+        id,
+        &StageRecord {
+            seq: 0,
+            name: "deploy".into(),
+            component: None,
+            started_at: 6,
+            finished_at: 7,
+            result: "ok".into(),
+            detail: None,
+        },
+    )
+    .await
+    .expect("stage");
     let stages = s.stages(id).await.expect("stages");
     assert_eq!(stages.iter().map(|s| s.seq).collect::<Vec<_>>(), vec![1, 2]);
     let cc = CycleComponent {
@@ -120,10 +176,22 @@ async fn cycles_stages_components_and_deployed() {
         outcome: "pending".into(),
     };
     s.set_cycle_component(id, &cc).await.expect("cc");
-    s.set_cycle_component(id, &CycleComponent { outcome: "running".into(), ..cc }).await.expect("cc update");
+    s.set_cycle_component(
+        id,
+        &CycleComponent {
+            outcome: "running".into(),
+            ..cc
+        },
+    )
+    .await
+    .expect("cc update");
     assert_eq!(s.cycle_components(id).await.expect("cc")[0].outcome, "running");
     assert!(s.finish_cycle(id, "succeeded", None, 9).await.expect("finish"));
-    assert!(!s.finish_cycle(id, "failed", None, 10).await.expect("finish twice is refused"));
+    assert!(
+        !s.finish_cycle(id, "failed", None, 10)
+            .await
+            .expect("finish twice is refused")
+    );
     let c = s.cycle(id).await.expect("cycle").expect("exists");
     assert_eq!((c.result.as_str(), c.finished_at), ("succeeded", Some(9)));
     assert_eq!(s.cycles(Some(&["other".to_string()]), 10).await.expect("list").len(), 0);
@@ -146,8 +214,13 @@ async fn cycles_stages_components_and_deployed() {
     };
     s.set_deployed(&d).await.expect("deployed");
     assert_eq!(s.deployed("staging").await.expect("read"), vec![d]);
-    s.set_environment_manifest("staging", Some("abc"), id, 9).await.expect("env");
-    assert_eq!(s.environment_manifest("staging").await.expect("env"), Some((Some("abc".into()), id)));
+    s.set_environment_manifest("staging", Some("abc"), id, 9)
+        .await
+        .expect("env");
+    assert_eq!(
+        s.environment_manifest("staging").await.expect("env"),
+        Some((Some("abc".into()), id))
+    );
 }
 
 #[tokio::test]

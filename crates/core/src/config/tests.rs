@@ -71,7 +71,12 @@ fn a_good_config_loads() {
     assert_eq!(staging.lease_ttl, Duration::from_secs(7200));
     let dev = c.environment("dev").expect("dev");
     assert_eq!(dev.vars["TOKEN"], VarValue::Secret(SecretRef::Env("DEV_TOKEN".into())));
-    let names: Vec<_> = c.lookup_instances("dev").expect("dev").into_iter().map(|i| i.name).collect();
+    let names: Vec<_> = c
+        .lookup_instances("dev")
+        .expect("dev")
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
     assert_eq!(names, vec!["dev-1", "dev-2", "dev-3"]);
     assert_eq!(c.lookup_instances("dev-2").expect("dev-2")[0].slot, Some(2));
     assert!(c.lookup_instances("nope").is_err());
@@ -79,7 +84,9 @@ fn a_good_config_loads() {
 
 #[test]
 fn unknown_key() {
-    insta::assert_snapshot!(errors("[[component]]\nname = \"a\"\nrepo = \"r\"\nrun = \"x\"\nbuidl = \"make\"\n"));
+    insta::assert_snapshot!(errors(
+        "[[component]]\nname = \"a\"\nrepo = \"r\"\nrun = \"x\"\nbuidl = \"make\"\n"
+    ));
 }
 
 #[test]

@@ -3,7 +3,5 @@
 //! It must stay a thin wrapper: all behaviour lives in `supervise_main`.
 
 fn main() {
-    std::process::exit(greenroom_driver::supervise_main(
-        std::env::args_os().skip(1).collect(),
-    ));
+    std::process::exit(greenroom_driver::supervise_main(std::env::args_os().skip(1).collect()));
 }

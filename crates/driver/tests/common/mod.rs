@@ -11,9 +11,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 pub fn driver() -> ProcessDriver {
-    ProcessDriver::new(vec![OsString::from(env!(
-        "CARGO_BIN_EXE_greenroom-supervisor"
-    ))])
+    ProcessDriver::new(vec![OsString::from(env!("CARGO_BIN_EXE_greenroom-supervisor"))])
 }
 
 pub fn spec(dir: &Path, command: &str, env: &[(&str, &str)]) -> StartSpec {
@@ -22,10 +20,7 @@ pub fn spec(dir: &Path, command: &str, env: &[(&str, &str)]) -> StartSpec {
         component: "web".into(),
         command: command.into(),
         cwd: dir.to_path_buf(),
-        env: env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         secret_values: Vec::new(),
         log_path: dir.join("logs/web.log"),
     }

@@ -88,11 +88,7 @@ impl Upstream {
         let c1 = commit(&path, &[("README", "one\n")], "first");
         git(&path, &["tag", "v1.2.0"]);
         git(&path, &["tag", "-a", "-m", "release 1.9.0", "v1.9.0"]);
-        let c2 = commit(
-            &path,
-            &[("README", "two\n"), ("src/lib.txt", "library\n")],
-            "second",
-        );
+        let c2 = commit(&path, &[("README", "two\n"), ("src/lib.txt", "library\n")], "second");
         git(&path, &["tag", "-a", "-m", "release 1.10.0", "v1.10.0"]);
 
         git(&path, &["checkout", "--quiet", "-b", "fix-login", &c1]);
