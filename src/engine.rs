@@ -373,6 +373,44 @@ pub fn live_state(driver: &ProcessDriver, d: &Deployed) -> String {
     }
 }
 
+/// Records a new running cycle. The store refuses a second running cycle
+/// on one instance (even under the same holder's lease); a running cycle
+/// whose process died is reaped first. With `wait`, waits for the running
+/// one to end.
+async fn start_cycle(app: &App, new: &NewCycle<'_>, wait: bool) -> anyhow::Result<i64> {
+    let mut delay = Duration::from_millis(50);
+    let mut said = false;
+    loop {
+        match app.store.create_cycle(new).await {
+            Ok(id) => return Ok(id),
+            Err(greenroom_store::StoreError::CycleRunning(_)) => {
+                if !app.reap_interrupted().await?.is_empty() {
+                    continue;
+                }
+                let running = app.store.running_cycles().await?;
+                let other = running.iter().find(|c| c.environment == new.environment);
+                let what = match other {
+                    Some(c) => format!(
+                        "cycle {} ({} by {}, process {} on {}) is running on {} since {}",
+                        c.id, c.kind, c.requested_by, c.pid, c.host, c.environment, time::format(c.started_at)
+                    ),
+                    None => format!("another cycle is running on {}", new.environment),
+                };
+                if !wait {
+                    return Err(crate::error::UserError::Busy(format!("{what}; use --wait to run after it")).into());
+                }
+                if !said {
+                    eprintln!("waiting: {what}");
+                    said = true;
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_millis(500));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Per-cycle context shared by the stages.
 struct Cycle<'a> {
     app: &'a App,
@@ -591,9 +629,9 @@ async fn run_deploy(
     let manifest = resolve::manifest_for(resolution, &vars, &running);
     let now = app.now();
     app.store.put_manifest(&manifest, now).await?;
-    let id = app
-        .store
-        .create_cycle(&NewCycle {
+    let id = start_cycle(
+        app,
+        &NewCycle {
             environment: &inst.name,
             kind: "deploy",
             manifest: Some(&manifest.id),
@@ -602,8 +640,10 @@ async fn run_deploy(
             started_at: now,
             process: &app.process,
             lease_token: held.lease.token,
-        })
-        .await?;
+        },
+        req.wait,
+    )
+    .await?;
     reporter.note(&format!(
         "cycle {id} on {}: manifest {} (lease token {})",
         inst.name,
@@ -754,6 +794,8 @@ async fn cycle_stages(
     if let Some(err) = build_failure {
         return Ok(("failed".into(), Some(err), in_order(cx, reports), build_ms, 0));
     }
+    // Again, now with the built artifacts, for the deploy commands to read.
+    write_manifest_file(cx, &records, &endpoints)?;
 
     // Deploy, in dependency order.
     cx.reporter.stage("deploy");
@@ -1323,9 +1365,9 @@ pub async fn stop(app: &App, env_name: &str, wait: bool, reporter: &dyn Reporter
     let inst = held.instance.clone();
     let result = async {
         let now = app.now();
-        let id = app
-            .store
-            .create_cycle(&NewCycle {
+        let id = start_cycle(
+            app,
+            &NewCycle {
                 environment: &inst.name,
                 kind: "stop",
                 manifest: None,
@@ -1334,8 +1376,10 @@ pub async fn stop(app: &App, env_name: &str, wait: bool, reporter: &dyn Reporter
                 started_at: now,
                 process: &app.process,
                 lease_token: held.lease.token,
-            })
-            .await?;
+            },
+            wait,
+        )
+        .await?;
         reporter.stage("stop");
         let driver = ProcessDriver::new(app.supervisor.clone());
         let running = app.store.deployed(&inst.name).await?;

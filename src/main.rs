@@ -19,6 +19,7 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let json = cli.json;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -35,6 +36,10 @@ fn main() {
         Err(e) => {
             let code = e.downcast_ref::<UserError>().map(UserError::exit_code).unwrap_or(1);
             eprintln!("error: {e:#}");
+            if json {
+                // Scripts asked for JSON: they get the error as JSON too.
+                println!("{}", serde_json::json!({ "error": format!("{e:#}"), "exit_status": code }));
+            }
             code
         }
     };

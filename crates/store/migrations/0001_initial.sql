@@ -26,6 +26,9 @@ CREATE TABLE cycles (
     lease_token   BIGINT NOT NULL
 );
 CREATE INDEX cycles_by_environment ON cycles (environment, id);
+-- At most one running cycle per environment instance, whoever holds the
+-- lease (a partial unique index: SQLite and PostgreSQL both enforce it).
+CREATE UNIQUE INDEX one_running_cycle ON cycles (environment) WHERE result = 'running';
 
 CREATE TABLE cycle_components (
     cycle_id    BIGINT NOT NULL REFERENCES cycles (id),

@@ -50,6 +50,9 @@ pub enum StoreError {
         /// Detail.
         detail: String,
     },
+    /// Another cycle is already running on that environment instance.
+    #[error("another cycle is already running on {0}")]
+    CycleRunning(String),
     /// A manifest id prefix matches several manifests.
     #[error("manifest id `{0}` is ambiguous: give more characters")]
     Ambiguous(String),
@@ -327,7 +330,8 @@ impl Store {
 
     // -- cycles ------------------------------------------------------------
 
-    /// Records a new running cycle; returns its id.
+    /// Records a new running cycle; returns its id. Fails with
+    /// [`StoreError::CycleRunning`] if one is already running there.
     pub async fn create_cycle(&self, c: &NewCycle<'_>) -> Result<i64> {
         let row = sqlx::query(
             "INSERT INTO cycles (environment, kind, manifest_id, request, requested_by, result, started_at, host, pid, pid_start, lease_token) \
@@ -344,9 +348,14 @@ impl Store {
         .bind(to_i64(c.process.start_time))
         .bind(c.lease_token)
         .fetch_one(&self.pool)
-        .await
-        .map_err(q("create cycle"))?;
-        row.try_get(0).map_err(q("create cycle"))
+        .await;
+        match row {
+            Ok(row) => row.try_get(0).map_err(q("create cycle")),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(StoreError::CycleRunning(c.environment.to_string()))
+            }
+            Err(e) => Err(StoreError::Query { context: "create cycle", source: e }),
+        }
     }
 
     /// Ends a running cycle (no-op if it already ended).

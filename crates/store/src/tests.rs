@@ -135,6 +135,8 @@ async fn cycles_stages_components_and_deployed() {
         .await
         .expect("create");
     assert_eq!(s.running_cycles().await.expect("running").len(), 1);
+    let second = NewCycle { environment: "staging", kind: "deploy", manifest: None, request: "x", requested_by: "bob", started_at: 6, process: &p, lease_token: 1 };
+    assert!(matches!(s.create_cycle(&second).await, Err(StoreError::CycleRunning(e)) if e == "staging"));
     s.add_stage(
         id,
         &StageRecord {
@@ -187,6 +189,9 @@ async fn cycles_stages_components_and_deployed() {
     .expect("cc update");
     assert_eq!(s.cycle_components(id).await.expect("cc")[0].outcome, "running");
     assert!(s.finish_cycle(id, "succeeded", None, 9).await.expect("finish"));
+    // Once it ended, the next cycle may start.
+    let next = s.create_cycle(&second).await.expect("next cycle");
+    assert!(s.finish_cycle(next, "succeeded", None, 9).await.expect("finish"));
     assert!(
         !s.finish_cycle(id, "failed", None, 10)
             .await
@@ -195,7 +200,7 @@ async fn cycles_stages_components_and_deployed() {
     let c = s.cycle(id).await.expect("cycle").expect("exists");
     assert_eq!((c.result.as_str(), c.finished_at), ("succeeded", Some(9)));
     assert_eq!(s.cycles(Some(&["other".to_string()]), 10).await.expect("list").len(), 0);
-    assert_eq!(s.cycles(None, 10).await.expect("list").len(), 1);
+    assert_eq!(s.cycles(None, 10).await.expect("list").len(), 2);
 
     let d = Deployed {
         environment: "staging".into(),
