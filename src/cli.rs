@@ -465,6 +465,9 @@ pub fn render_cycle(r: &CycleReport, now: i64) -> String {
             "  {:width$}  {:7} {:12} {:16} build:{:11} {}{prev}{url}",
             c.name, c.action, what, c.origin, c.build, c.outcome
         );
+        if let Some(why) = &c.why {
+            let _ = writeln!(s, "  {:width$}    {why}", "");
+        }
     }
     if let Some(e) = &r.error {
         let _ = writeln!(s, "\nerror: {e}");

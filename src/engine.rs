@@ -116,6 +116,9 @@ pub struct ComponentReport {
     pub url: Option<String>,
     /// What ran before (short commit or image), if different.
     pub previous: Option<String>,
+    /// Why this action (dry runs): what differs from what runs, and whether it is built.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// Where the time went.
@@ -552,31 +555,41 @@ async fn dry_run(
     for r in &resolution.components {
         let entry = &manifest.components[&r.name];
         let prev = running.iter().find(|d| d.component == r.name && d.state != "stopped");
-        let (action, build) = match &r.selection {
-            Selection::Carry => ("carry", "none".to_string()),
+        let running_what = prev.map(|p| format!("{} ({})", p.entry.short(), p.entry.origin));
+        let (action, build, why) = match &r.selection {
+            Selection::Carry => (
+                "carry",
+                "none".to_string(),
+                match &running_what {
+                    Some(w) => format!("excluded by --only/--skip: keeps running {w}"),
+                    None => "excluded by --only/--skip: nothing runs there now".to_string(),
+                },
+            ),
             _ if prev.is_some_and(|p| p.entry.same_content(entry) && p.state == "running") => {
-                ("keep", "none".to_string())
+                ("keep", "none".to_string(), "already runs exactly this: left alone".to_string())
             }
             _ => {
-                let b = match &entry.commit {
+                let (b, build_why) = match &entry.commit {
                     Some(c) => {
                         let cfg = app.config.component(&r.name);
-                        let e = build::entry(
-                            &paths.builds(),
-                            &paths.logs(),
-                            &r.name,
-                            c,
-                            cfg.and_then(|c| c.build.as_deref()),
-                        );
+                        let e = build::entry(&paths.builds(), &paths.logs(), &r.name, c, cfg.and_then(|c| c.build.as_deref()));
                         if build::cached(&e).is_some() {
-                            "cached"
+                            ("cached", "built before: reused")
                         } else {
-                            "would-build"
+                            ("would-build", "never built at this commit with this build command")
                         }
                     }
-                    None => "none",
+                    None => ("none", "prebuilt image: nothing to build"),
                 };
-                ("deploy", b.to_string())
+                let replace = match (prev, &running_what) {
+                    (Some(p), Some(w)) if p.entry.commit == entry.commit && p.entry.image == entry.image => {
+                        format!("replaces {w}: same code, other commands or variables")
+                    }
+                    (Some(p), Some(w)) if p.state != "running" => format!("replaces {w} ({})", p.state),
+                    (Some(_), Some(w)) => format!("replaces {w}"),
+                    _ => "not running yet".to_string(),
+                };
+                ("deploy", b.to_string(), format!("{replace}; {build_why}"))
             }
         };
         components.push(ComponentReport {
@@ -592,6 +605,7 @@ async fn dry_run(
             outcome: "planned".into(),
             url: None,
             previous: prev.filter(|p| !p.entry.same_content(entry)).map(|p| p.entry.short()),
+            why: Some(why),
         });
     }
     let lease = app.store.lease(&chosen.name).await?.0;
@@ -763,6 +777,7 @@ async fn cycle_stages(
                 outcome: outcome.into(),
                 url: endpoints.get(&r.name).and_then(|(_, u)| u.clone()),
                 previous: prev.filter(|p| !p.entry.same_content(&entry)).map(|p| p.entry.short()),
+                why: None,
             },
         );
         let rec = CycleComponent {
@@ -1434,6 +1449,7 @@ pub async fn stop(app: &App, env_name: &str, wait: bool, reporter: &dyn Reporter
                 outcome: if ok { "stopped".into() } else { "failed".into() },
                 url: d.url.clone(),
                 previous: None,
+                why: None,
             });
         }
         let (result, error) = if errors.is_empty() {

@@ -27,20 +27,20 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be opened or migrated.
-    #[error("cannot open the state database {path}: {source}")]
+    #[error("cannot open the state database {path}: {cause}")]
     Open {
         /// Database path.
         path: String,
         /// Cause.
-        source: sqlx::Error,
+        cause: sqlx::Error,
     },
     /// A query failed.
-    #[error("state database: {context}: {source}")]
+    #[error("state database: {context}: {cause}")]
     Query {
         /// What was being done.
         context: &'static str,
         /// Cause.
-        source: sqlx::Error,
+        cause: sqlx::Error,
     },
     /// Stored data could not be decoded.
     #[error("state database: {context}: stored data is unreadable: {detail}")]
@@ -61,7 +61,7 @@ pub enum StoreError {
 type Result<T> = std::result::Result<T, StoreError>;
 
 fn q(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |source| StoreError::Query { context, source }
+    move |cause| StoreError::Query { context, cause }
 }
 
 /// A recorded cycle.
@@ -258,9 +258,9 @@ impl Store {
     /// Opens (creating if needed) the SQLite database at `path` and applies
     /// migrations.
     pub async fn open(path: &Path) -> Result<Store> {
-        let err = |source| StoreError::Open {
+        let err = |cause| StoreError::Open {
             path: path.display().to_string(),
-            source,
+            cause,
         };
         let options = SqliteConnectOptions::from_str("sqlite:")
             .map_err(err)?
@@ -354,7 +354,7 @@ impl Store {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 Err(StoreError::CycleRunning(c.environment.to_string()))
             }
-            Err(e) => Err(StoreError::Query { context: "create cycle", source: e }),
+            Err(e) => Err(StoreError::Query { context: "create cycle", cause: e }),
         }
     }
 
@@ -904,7 +904,7 @@ impl Store {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
             Err(e) => Err(StoreError::Query {
                 context: "record port",
-                source: e,
+                cause: e,
             }),
         }
     }
