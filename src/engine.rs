@@ -395,7 +395,13 @@ async fn start_cycle(app: &App, new: &NewCycle<'_>, wait: bool) -> anyhow::Resul
                 let what = match other {
                     Some(c) => format!(
                         "cycle {} ({} by {}, process {} on {}) is running on {} since {}",
-                        c.id, c.kind, c.requested_by, c.pid, c.host, c.environment, time::format(c.started_at)
+                        c.id,
+                        c.kind,
+                        c.requested_by,
+                        c.pid,
+                        c.host,
+                        c.environment,
+                        time::format(c.started_at)
                     ),
                     None => format!("another cycle is running on {}", new.environment),
                 };
@@ -565,14 +571,22 @@ async fn dry_run(
                     None => "excluded by --only/--skip: nothing runs there now".to_string(),
                 },
             ),
-            _ if prev.is_some_and(|p| p.entry.same_content(entry) && p.state == "running") => {
-                ("keep", "none".to_string(), "already runs exactly this: left alone".to_string())
-            }
+            _ if prev.is_some_and(|p| p.entry.same_content(entry) && p.state == "running") => (
+                "keep",
+                "none".to_string(),
+                "already runs exactly this: left alone".to_string(),
+            ),
             _ => {
                 let (b, build_why) = match &entry.commit {
                     Some(c) => {
                         let cfg = app.config.component(&r.name);
-                        let e = build::entry(&paths.builds(), &paths.logs(), &r.name, c, cfg.and_then(|c| c.build.as_deref()));
+                        let e = build::entry(
+                            &paths.builds(),
+                            &paths.logs(),
+                            &r.name,
+                            c,
+                            cfg.and_then(|c| c.build.as_deref()),
+                        );
                         if build::cached(&e).is_some() {
                             ("cached", "built before: reused")
                         } else {

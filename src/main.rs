@@ -38,7 +38,10 @@ fn main() {
             eprintln!("error: {e:#}");
             if json {
                 // Scripts asked for JSON: they get the error as JSON too.
-                println!("{}", serde_json::json!({ "error": format!("{e:#}"), "exit_status": code }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "error": format!("{e:#}"), "exit_status": code })
+                );
             }
             code
         }

@@ -24,11 +24,17 @@ pub async fn serve(port: u16, dir: PathBuf) -> anyhow::Result<()> {
         let (mut sock, _) = listener.accept().await.context("accept")?;
         let dir = dir.clone();
         tokio::spawn(async move {
+            // Read up to the end of the headers: a request may arrive in
+            // several segments, and closing with unread data resets the connection.
             let mut buf = vec![0u8; 4096];
-            let n = match sock.read(&mut buf).await {
-                Ok(n) => n,
-                Err(_) => return,
-            };
+            let mut n = 0;
+            while n < buf.len() && !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                match sock.read(&mut buf[n..]).await {
+                    Ok(0) => break,
+                    Ok(m) => n += m,
+                    Err(_) => return,
+                }
+            }
             let req = String::from_utf8_lossy(&buf[..n]);
             let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
             let (status, body) = respond(&path, &dir);

@@ -354,7 +354,10 @@ impl Store {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 Err(StoreError::CycleRunning(c.environment.to_string()))
             }
-            Err(e) => Err(StoreError::Query { context: "create cycle", cause: e }),
+            Err(e) => Err(StoreError::Query {
+                context: "create cycle",
+                cause: e,
+            }),
         }
     }
 

@@ -135,7 +135,16 @@ async fn cycles_stages_components_and_deployed() {
         .await
         .expect("create");
     assert_eq!(s.running_cycles().await.expect("running").len(), 1);
-    let second = NewCycle { environment: "staging", kind: "deploy", manifest: None, request: "x", requested_by: "bob", started_at: 6, process: &p, lease_token: 1 };
+    let second = NewCycle {
+        environment: "staging",
+        kind: "deploy",
+        manifest: None,
+        request: "x",
+        requested_by: "bob",
+        started_at: 6,
+        process: &p,
+        lease_token: 1,
+    };
     assert!(matches!(s.create_cycle(&second).await, Err(StoreError::CycleRunning(e)) if e == "staging"));
     s.add_stage(
         id,

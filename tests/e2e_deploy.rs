@@ -1,0 +1,324 @@
+//! End to end: deploying compositions with the process driver, checked over
+//! HTTP — PR overrides across repositories, the build cache, a failing
+//! health check, partial deploys (`--only`/`--skip`) and `stop`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{COMPONENTS, Options, Sandbox, get_json, http_get, listening};
+use serde_json::Value;
+
+fn by_name<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {report:#}"))
+}
+
+#[test]
+fn pr_overrides_across_two_repos_serve_their_commits() {
+    let sb = Sandbox::new(0);
+
+    // The stg base: every component at its repository's main.
+    let base = sb.json(&["--as", "alice", "deploy", "--env", "staging"]);
+    assert_eq!(base["result"], "succeeded", "{base:#}");
+    let st = sb.assert_serving("staging");
+    assert_eq!(st["manifest"], base["manifest"]);
+    for (name, _, _, _) in COMPONENTS {
+        let c = Sandbox::component(&st, name);
+        assert_eq!(c["state"], "running");
+        assert_eq!(c["commit"], sb.rev(name, "main"), "{name}");
+        assert_eq!(c["ref"], "refs/heads/main");
+        assert_eq!(by_name(&base, name)["commit"], c["commit"]);
+        let served = get_json(c["url"].as_str().expect("url"));
+        assert_eq!(served["commit"], sb.rev(name, "main"), "{name} serves the wrong commit");
+    }
+
+    // Two PRs from two repositories; the third component follows the base.
+    let prs = sb.json(&[
+        "--as",
+        "alice",
+        "deploy",
+        "--env",
+        "staging",
+        "ogr=1",
+        "packit-service=2",
+    ]);
+    assert_eq!(prs["result"], "succeeded", "{prs:#}");
+    assert_ne!(prs["manifest"], base["manifest"]);
+    let st = sb.assert_serving("staging");
+    assert_eq!(
+        st["manifest"], prs["manifest"],
+        "status runs the manifest the deploy reported"
+    );
+    let expect = [
+        ("ogr", sb.rev("ogr", "refs/pull/1/head"), "refs/pull/1/head"),
+        (
+            "packit-service",
+            sb.rev("packit-service", "refs/pull/2/head"),
+            "refs/pull/2/head",
+        ),
+        ("dashboard", sb.rev("dashboard", "main"), "refs/heads/main"),
+    ];
+    for (name, commit, reference) in &expect {
+        let c = Sandbox::component(&st, name);
+        assert_eq!(c["state"], "running", "{name}");
+        assert_eq!(c["commit"], commit.as_str(), "{name}: status commit");
+        assert_eq!(c["ref"], *reference, "{name}: ref");
+        assert_eq!(
+            by_name(&prs, name)["commit"],
+            commit.as_str(),
+            "{name}: manifest commit"
+        );
+        let served = get_json(c["url"].as_str().expect("url"));
+        assert_eq!(served["commit"], commit.as_str(), "{name}: served commit");
+    }
+    assert_eq!(Sandbox::component(&st, "ogr")["pr"], 1);
+    assert_eq!(Sandbox::component(&st, "packit-service")["pr"], 2);
+    assert_ne!(sb.rev("ogr", "refs/pull/1/head"), sb.rev("ogr", "main"));
+    // The unchanged component was kept, not restarted.
+    assert_eq!(by_name(&prs, "dashboard")["action"], "keep");
+    assert_eq!(Sandbox::component(&st, "dashboard")["cycle"], base["cycle"]);
+}
+
+#[test]
+fn cached_components_are_never_rebuilt() {
+    let sb = Sandbox::new(1);
+    let main: Vec<(&str, String)> = COMPONENTS.iter().map(|(n, ..)| (*n, sb.rev(n, "main"))).collect();
+    let pr1 = sb.rev("ogr", "refs/pull/1/head");
+
+    let first = sb.json(&["--as", "alice", "deploy", "--env", "staging"]);
+    assert_eq!(first["result"], "succeeded");
+    for (name, commit) in &main {
+        assert_eq!(by_name(&first, name)["build"], "built", "{name}");
+        assert_eq!(sb.builds(name), [(commit.clone(), 1)].into(), "{name} built once");
+    }
+
+    // The same composition again: everything already runs it.
+    let again = sb.json(&["--as", "alice", "deploy", "--env", "staging"]);
+    assert_eq!(again["result"], "succeeded");
+    assert_eq!(again["manifest"], first["manifest"], "same composition, same manifest");
+    for (name, _) in &main {
+        assert_eq!(by_name(&again, name)["action"], "keep", "{name}: {again:#}");
+        assert_eq!(by_name(&again, name)["build"], "none", "{name}");
+    }
+
+    // A PR: only ogr is built, once.
+    let pr = sb.json(&["--as", "alice", "deploy", "--env", "staging", "ogr=1"]);
+    assert_eq!(pr["result"], "succeeded");
+    assert_eq!(by_name(&pr, "ogr")["build"], "built");
+    assert_eq!(by_name(&pr, "ogr")["action"], "deploy");
+    assert_eq!(by_name(&pr, "packit-service")["action"], "keep");
+    assert_eq!(by_name(&pr, "dashboard")["action"], "keep");
+
+    // The same PR asked by its head commit: the same manifest, nothing to do.
+    let by_sha = sb.json(&["--as", "alice", "deploy", "--env", "staging", &format!("ogr=sha:{pr1}")]);
+    assert_eq!(by_sha["result"], "succeeded");
+    assert_eq!(
+        by_sha["manifest"], pr["manifest"],
+        "ogr=1 and ogr=sha:<its head> are one manifest"
+    );
+    for (name, _) in &main {
+        assert_eq!(by_name(&by_sha, name)["action"], "keep", "{name}: {by_sha:#}");
+    }
+
+    // Back to the base: ogr's main build comes from the cache.
+    let back = sb.json(&["--as", "alice", "deploy", "--env", "staging"]);
+    assert_eq!(back["result"], "succeeded");
+    assert_eq!(back["manifest"], first["manifest"]);
+    assert_eq!(by_name(&back, "ogr")["action"], "deploy");
+    assert_eq!(by_name(&back, "ogr")["build"], "cached");
+    sb.assert_serving("staging");
+
+    // Each (component, commit) was built exactly once, over five deploys.
+    assert_eq!(sb.builds("ogr"), [(main[0].1.clone(), 1), (pr1.clone(), 1)].into());
+    assert_eq!(sb.builds("packit-service"), [(main[1].1.clone(), 1)].into());
+    assert_eq!(sb.builds("dashboard"), [(main[2].1.clone(), 1)].into());
+    let h = sb.history();
+    assert_eq!(h.len(), 5);
+    assert!(h.iter().all(|c| c["result"] == "succeeded"), "{h:#?}");
+}
+
+#[test]
+fn failing_health_check_names_the_component_and_its_log() {
+    let sb = Sandbox::with(
+        2,
+        Options {
+            health_timeout: "3s",
+            ..Options::default()
+        },
+    );
+    sb.json(&["--as", "alice", "deploy", "--env", "staging"]);
+    let before = sb.assert_serving("staging");
+    let dash_url = Sandbox::component(&before, "dashboard")["url"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    let dash_port = Sandbox::component(&before, "dashboard")["port"].as_u64().expect("port") as u16;
+    let cycles_before = sb.history().len();
+
+    // dashboard's PR #3 adds a file that makes /healthz answer 503.
+    let out = sb
+        .run(&["--as", "alice", "deploy", "--env", "staging", "dashboard=3"])
+        .expect(1);
+    let text = out.all();
+    assert!(text.contains("dashboard"), "{text}");
+    assert!(text.contains("health check"), "{text}");
+    assert!(text.contains("last lines of"), "the log tail is shown: {text}");
+    assert!(
+        text.contains("sample service listening"),
+        "the tail has the component's own output: {text}"
+    );
+
+    let after = sb.status("staging");
+    let dash = Sandbox::component(&after, "dashboard");
+    assert_eq!(dash["state"], "failed", "{after:#}");
+    assert_eq!(dash["commit"], sb.rev("dashboard", "refs/pull/3/head"));
+    for name in ["ogr", "packit-service"] {
+        let (b, a) = (Sandbox::component(&before, name), Sandbox::component(&after, name));
+        for field in ["commit", "state", "cycle", "since", "port"] {
+            assert_eq!(a[field], b[field], "{name}.{field} changed");
+        }
+        let served = get_json(a["url"].as_str().expect("url"));
+        assert_eq!(served["commit"], a["commit"]);
+        assert_eq!(served["cycle"], b["cycle"].to_string(), "{name} was restarted");
+    }
+    // The replaced version was stopped, and the failed one is not left up.
+    assert!(http_get(&dash_url).is_none(), "something still answers on {dash_url}");
+    assert!(!listening(dash_port));
+
+    let h = sb.history();
+    assert_eq!(h.len(), cycles_before + 1);
+    assert_eq!(h[0]["result"], "failed");
+    assert!(
+        h[0]["error"].as_str().is_some_and(|e| e.contains("dashboard")),
+        "{:#}",
+        h[0]
+    );
+    assert!(
+        after["manifest"].is_null(),
+        "a failed cycle leaves no single manifest running: {after:#}"
+    );
+}
+
+#[test]
+fn only_and_skip_leave_the_other_components_running() {
+    let sb = Sandbox::new(3);
+    let base = sb.json(&["--as", "alice", "deploy", "--env", "staging"]);
+    let c1 = base["cycle"].as_i64().expect("cycle");
+    let s1 = sb.assert_serving("staging");
+
+    let only = sb.json(&["--as", "alice", "deploy", "--env", "staging", "--only", "ogr", "ogr=1"]);
+    assert_eq!(only["result"], "succeeded");
+    let c2 = only["cycle"].as_i64().expect("cycle");
+    assert_eq!(by_name(&only, "ogr")["action"], "deploy");
+    assert_eq!(by_name(&only, "packit-service")["action"], "carry");
+    assert_eq!(by_name(&only, "dashboard")["action"], "carry");
+    let s2 = sb.assert_serving("staging");
+    assert_eq!(
+        Sandbox::component(&s2, "ogr")["commit"],
+        sb.rev("ogr", "refs/pull/1/head")
+    );
+    assert_eq!(Sandbox::component(&s2, "ogr")["cycle"], c2);
+    for name in ["packit-service", "dashboard"] {
+        let (a, b) = (Sandbox::component(&s1, name), Sandbox::component(&s2, name));
+        for field in ["commit", "cycle", "since", "state", "port"] {
+            assert_eq!(a[field], b[field], "{name}.{field}");
+        }
+        assert_eq!(b["cycle"], c1);
+        // The process that answers was started by the first cycle.
+        assert_eq!(
+            get_json(b["url"].as_str().expect("url"))["cycle"],
+            c1.to_string(),
+            "{name} was restarted"
+        );
+    }
+
+    let diff = sb.json(&["diff", &c1.to_string(), &c2.to_string()]);
+    let changed: Vec<&str> = diff["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["component"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(changed, ["ogr"], "{diff:#}");
+
+    // --skip: ogr keeps its PR, dashboard keeps the base; packit-service moves.
+    let skip = sb.json(&[
+        "--as",
+        "alice",
+        "deploy",
+        "--env",
+        "staging",
+        "--skip",
+        "ogr,dashboard",
+        "packit-service=2",
+    ]);
+    assert_eq!(skip["result"], "succeeded");
+    let c3 = skip["cycle"].as_i64().expect("cycle");
+    let s3 = sb.assert_serving("staging");
+    assert_eq!(Sandbox::component(&s3, "ogr")["cycle"], c2);
+    assert_eq!(
+        Sandbox::component(&s3, "ogr")["commit"],
+        sb.rev("ogr", "refs/pull/1/head")
+    );
+    assert_eq!(Sandbox::component(&s3, "dashboard")["cycle"], c1);
+    assert_eq!(Sandbox::component(&s3, "packit-service")["cycle"], c3);
+    assert_eq!(
+        Sandbox::component(&s3, "packit-service")["commit"],
+        sb.rev("packit-service", "refs/pull/2/head")
+    );
+    let diff = sb.json(&["diff", &c2.to_string(), &c3.to_string()]);
+    let changed: Vec<&str> = diff["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["component"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(changed, ["packit-service"], "{diff:#}");
+}
+
+#[test]
+fn stop_stops_everything_and_is_recorded() {
+    let sb = Sandbox::new(4);
+    sb.json(&["--as", "alice", "deploy", "--env", "staging"]);
+    let st = sb.assert_serving("staging");
+    let ports: Vec<u16> = st["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .map(|c| c["port"].as_u64().expect("port") as u16)
+        .collect();
+    assert_eq!(ports.len(), 3);
+    assert!(ports.iter().all(|p| listening(*p)));
+
+    let stop = sb.json(&["--as", "alice", "stop", "--env", "staging"]);
+    assert_eq!(stop["kind"], "stop");
+    assert_eq!(stop["result"], "succeeded", "{stop:#}");
+    // Stopping waits for the process groups to end: the ports are free at once.
+    for p in &ports {
+        assert!(!listening(*p), "port {p} still answers after stop");
+        assert!(
+            std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok(),
+            "port {p} is not free"
+        );
+    }
+    let after = sb.status("staging");
+    for c in after["components"].as_array().expect("components") {
+        assert_eq!(c["state"], "stopped", "{after:#}");
+    }
+    assert!(after["manifest"].is_null());
+    let h = sb.history();
+    assert_eq!(h[0]["kind"], "stop");
+    assert_eq!(h[0]["result"], "succeeded");
+    assert_eq!(h[0]["id"], stop["cycle"]);
+    assert_eq!(h[0]["requested_by"], "alice");
+    assert!(
+        common::procs_under(&sb.state).is_empty(),
+        "processes left: {:?}",
+        common::procs_under(&sb.state)
+    );
+}
