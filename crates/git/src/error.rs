@@ -96,7 +96,7 @@ fn advice_not_found(what: &str) -> &'static str {
     } else if what.starts_with("pull request") || what.starts_with("merge request") {
         "check the number and the forge (GitHub uses refs/pull/N/head, GitLab refs/merge-requests/N/head)"
     } else if what.starts_with("commit") {
-        "check the SHA; it must be reachable from a branch or tag of the repository (for a commit that exists only in a pull request, ask for the pull request)"
+        "check the SHA; it must be reachable from a branch, tag or pull/merge request of the repository"
     } else {
         ""
     }

@@ -26,9 +26,16 @@ use crate::want::{Forge, Resolved, Want, check_ref_name, is_full_sha, is_sha_lik
 /// that [`Mirrors::open`] of an up-to-date mirror starts no git process.
 const URL_MARKER: &str = "greenroom-url";
 
-/// Refspecs fetching every branch and tag, used when a commit is not in the
-/// mirror yet.
-const ALL_HEADS_AND_TAGS: [&str; 2] = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
+/// Refspecs fetching every branch, tag and pull/merge request head, used
+/// when a commit is not in the mirror yet (so `sha:<head of PR 123>` works
+/// even before PR 123 was ever asked for). A pattern that matches nothing
+/// on a forge (`refs/merge-requests/*` on GitHub) fetches nothing.
+const ALL_HEADS_AND_TAGS: [&str; 4] = [
+    "+refs/heads/*:refs/heads/*",
+    "+refs/tags/*:refs/tags/*",
+    "+refs/pull/*/head:refs/pull/*/head",
+    "+refs/merge-requests/*/head:refs/merge-requests/*/head",
+];
 
 /// The directory holding all mirrors (e.g. `STATE/mirrors`).
 #[derive(Debug, Clone)]

@@ -349,3 +349,46 @@ async fn ambiguous_abbreviation() {
         "{msg}"
     );
 }
+
+#[tokio::test]
+async fn a_commit_only_in_a_pull_request_resolves_by_sha_before_the_pr_was_asked_for() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let remote = tmp.path().join("remote");
+    std::fs::create_dir_all(&remote).expect("mkdir");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .current_dir(&remote)
+            .output()
+            .expect("git");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    git(&["init", "-q"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "base"]);
+    git(&["checkout", "-q", "-b", "pr"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "only in the PR"]);
+    let head = git(&["rev-parse", "HEAD"]);
+    git(&["update-ref", "refs/pull/41/head", &head]);
+    git(&["checkout", "-q", "main"]);
+    git(&["branch", "-q", "-D", "pr"]);
+    let mirrors = greenroom_git::Mirrors::new(tmp.path().join("mirrors"));
+    let m = mirrors.open("r", &remote.display().to_string()).await.expect("open");
+    let r = m
+        .resolve(&greenroom_git::Want::Commit(head[..10].to_string()))
+        .await
+        .expect("resolve by sha");
+    assert_eq!(r.commit, head);
+}
