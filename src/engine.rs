@@ -121,6 +121,27 @@ pub struct ComponentReport {
     pub why: Option<String>,
 }
 
+impl ComponentReport {
+    /// A report for `entry`, before anything happened to it.
+    fn new(name: &str, action: &str, entry: &ManifestComponent) -> ComponentReport {
+        ComponentReport {
+            name: name.to_string(),
+            action: action.to_string(),
+            origin: entry.origin.clone(),
+            commit: entry.commit.clone(),
+            reference: entry.reference.clone(),
+            pr: entry.pr,
+            image: entry.image.clone(),
+            artifact: None,
+            build: "none".into(),
+            outcome: "pending".into(),
+            url: None,
+            previous: None,
+            why: None,
+        }
+    }
+}
+
 /// Where the time went.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Timings {
@@ -607,19 +628,11 @@ async fn dry_run(
             }
         };
         components.push(ComponentReport {
-            name: r.name.clone(),
-            action: action.into(),
-            origin: entry.origin.clone(),
-            commit: entry.commit.clone(),
-            reference: entry.reference.clone(),
-            pr: entry.pr,
-            image: entry.image.clone(),
-            artifact: None,
             build,
             outcome: "planned".into(),
-            url: None,
             previous: prev.filter(|p| !p.entry.same_content(entry)).map(|p| p.entry.short()),
             why: Some(why),
+            ..ComponentReport::new(&r.name, action, entry)
         });
     }
     let lease = app.store.lease(&chosen.name).await?.0;
@@ -775,13 +788,6 @@ async fn cycle_stages(
         reports.insert(
             r.name.clone(),
             ComponentReport {
-                name: r.name.clone(),
-                action: action.into(),
-                origin: entry.origin.clone(),
-                commit: entry.commit.clone(),
-                reference: entry.reference.clone(),
-                pr: entry.pr,
-                image: entry.image.clone(),
                 artifact: artifact.clone(),
                 build: if action == "deploy" && entry.commit.is_some() {
                     "pending".into()
@@ -791,7 +797,7 @@ async fn cycle_stages(
                 outcome: outcome.into(),
                 url: endpoints.get(&r.name).and_then(|(_, u)| u.clone()),
                 previous: prev.filter(|p| !p.entry.same_content(&entry)).map(|p| p.entry.short()),
-                why: None,
+                ..ComponentReport::new(&r.name, action, &entry)
             },
         );
         let rec = CycleComponent {
@@ -1451,19 +1457,10 @@ pub async fn stop(app: &App, env_name: &str, wait: bool, reporter: &dyn Reporter
                 errors.push(format!("{e:#}"));
             }
             components.push(ComponentReport {
-                name: name.clone(),
-                action: "stop".into(),
-                origin: d.entry.origin.clone(),
-                commit: d.entry.commit.clone(),
-                reference: d.entry.reference.clone(),
-                pr: d.entry.pr,
-                image: d.entry.image.clone(),
                 artifact: d.artifact.clone(),
-                build: "none".into(),
                 outcome: if ok { "stopped".into() } else { "failed".into() },
                 url: d.url.clone(),
-                previous: None,
-                why: None,
+                ..ComponentReport::new(&name, "stop", &d.entry)
             });
         }
         let (result, error) = if errors.is_empty() {
