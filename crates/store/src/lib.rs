@@ -913,5 +913,245 @@ impl Store {
     }
 }
 
+/// A stored webhook delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryRecord {
+    /// Row id.
+    pub id: i64,
+    /// `github`, `gitlab`, `package`.
+    pub source: String,
+    /// The sender's delivery id (`X-GitHub-Delivery`, …).
+    pub delivery_id: String,
+    /// Event name.
+    pub event: String,
+    /// Action, when the event has one.
+    pub action: Option<String>,
+    /// Repository (`owner/name`), when known.
+    pub repo: Option<String>,
+    /// Raw body.
+    #[serde(skip)]
+    pub body: String,
+    /// When it was received.
+    pub received_at: Millis,
+    /// `accepted` (not processed yet), `trigger`, `recorded`, `ignored`, `failed`.
+    pub outcome: String,
+    /// What was done with it.
+    pub detail: Option<String>,
+    /// When it was processed.
+    pub processed_at: Option<Millis>,
+}
+
+/// A delivery about to be stored.
+#[derive(Debug, Clone)]
+pub struct NewDelivery<'a> {
+    /// `github`, `gitlab`, `package`.
+    pub source: &'a str,
+    /// The sender's delivery id.
+    pub delivery_id: &'a str,
+    /// Event name.
+    pub event: &'a str,
+    /// Action.
+    pub action: Option<&'a str>,
+    /// Repository.
+    pub repo: Option<&'a str>,
+    /// Raw body.
+    pub body: &'a str,
+    /// When received.
+    pub received_at: Millis,
+}
+
+/// Whether a delivery was new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// First time: stored with this row id.
+    New(i64),
+    /// Seen before (same source and delivery id): the existing row id.
+    Duplicate(i64),
+}
+
+/// A scheduling decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DecisionRecord {
+    /// Row id.
+    pub id: i64,
+    /// Environment instance.
+    pub environment: String,
+    /// When.
+    pub at: Millis,
+    /// Kind (`partial`, `full`, `deferred`, `restart`, `waiting`, …).
+    pub kind: String,
+    /// Why, for people.
+    pub reason: String,
+    /// Trigger ids it concerns (JSON array).
+    pub triggers: String,
+    /// Cycle it started, if any.
+    pub cycle_id: Option<i64>,
+}
+
+impl Store {
+    /// Stores a delivery unless the same (source, delivery id) is stored;
+    /// returns only after the row is committed.
+    pub async fn insert_delivery(&self, d: &NewDelivery<'_>) -> Result<Stored> {
+        let row = sqlx::query(
+            "INSERT INTO deliveries (source, delivery_id, event, action, repo, body, received_at, outcome) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'accepted') ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id",
+        )
+        .bind(d.source)
+        .bind(d.delivery_id)
+        .bind(d.event)
+        .bind(d.action)
+        .bind(d.repo)
+        .bind(d.body)
+        .bind(d.received_at)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(q("store delivery"))?;
+        if let Some(r) = row {
+            return Ok(Stored::New(r.try_get(0).map_err(q("store delivery"))?));
+        }
+        let r = sqlx::query("SELECT id FROM deliveries WHERE source = $1 AND delivery_id = $2")
+            .bind(d.source)
+            .bind(d.delivery_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(q("find delivery"))?;
+        Ok(Stored::Duplicate(r.try_get(0).map_err(q("find delivery"))?))
+    }
+
+    /// Records what was done with a delivery.
+    pub async fn finish_delivery(&self, id: i64, outcome: &str, detail: Option<&str>, now: Millis) -> Result<()> {
+        sqlx::query("UPDATE deliveries SET outcome = $1, detail = $2, processed_at = $3 WHERE id = $4")
+            .bind(outcome)
+            .bind(detail)
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(q("finish delivery"))?;
+        Ok(())
+    }
+
+    fn delivery_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<DeliveryRecord> {
+        let g = || q("read delivery");
+        Ok(DeliveryRecord {
+            id: r.try_get("id").map_err(g())?,
+            source: r.try_get("source").map_err(g())?,
+            delivery_id: r.try_get("delivery_id").map_err(g())?,
+            event: r.try_get("event").map_err(g())?,
+            action: r.try_get("action").map_err(g())?,
+            repo: r.try_get("repo").map_err(g())?,
+            body: r.try_get("body").map_err(g())?,
+            received_at: r.try_get("received_at").map_err(g())?,
+            outcome: r.try_get("outcome").map_err(g())?,
+            detail: r.try_get("detail").map_err(g())?,
+            processed_at: r.try_get("processed_at").map_err(g())?,
+        })
+    }
+
+    /// Deliveries stored but not processed yet (oldest first): after a
+    /// restart, these are processed before anything new.
+    pub async fn unprocessed_deliveries(&self) -> Result<Vec<DeliveryRecord>> {
+        let rows = sqlx::query("SELECT * FROM deliveries WHERE outcome = 'accepted' ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("list deliveries"))?;
+        rows.iter().map(Self::delivery_from_row).collect()
+    }
+
+    /// The newest deliveries.
+    pub async fn deliveries(&self, limit: i64) -> Result<Vec<DeliveryRecord>> {
+        let rows = sqlx::query("SELECT * FROM deliveries ORDER BY id DESC LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("list deliveries"))?;
+        rows.iter().map(Self::delivery_from_row).collect()
+    }
+
+    /// Records a scheduling decision.
+    pub async fn record_decision(
+        &self,
+        environment: &str,
+        at: Millis,
+        kind: &str,
+        reason: &str,
+        triggers: &[u64],
+        cycle: Option<i64>,
+    ) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO decisions (environment, at, kind, reason, triggers, cycle_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(environment)
+        .bind(at)
+        .bind(kind)
+        .bind(reason)
+        .bind(encode(&triggers))
+        .bind(cycle)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(q("record decision"))?;
+        row.try_get(0).map_err(q("record decision"))
+    }
+
+    /// The newest decisions, optionally for one environment instance.
+    pub async fn decisions(&self, environment: Option<&str>, limit: i64) -> Result<Vec<DecisionRecord>> {
+        let rows = match environment {
+            Some(e) => {
+                sqlx::query("SELECT * FROM decisions WHERE environment = $1 ORDER BY id DESC LIMIT $2")
+                    .bind(e)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query("SELECT * FROM decisions ORDER BY id DESC LIMIT $1")
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        }
+        .map_err(q("list decisions"))?;
+        rows.iter()
+            .map(|r| {
+                let g = || q("read decision");
+                Ok(DecisionRecord {
+                    id: r.try_get("id").map_err(g())?,
+                    environment: r.try_get("environment").map_err(g())?,
+                    at: r.try_get("at").map_err(g())?,
+                    kind: r.try_get("kind").map_err(g())?,
+                    reason: r.try_get("reason").map_err(g())?,
+                    triggers: r.try_get("triggers").map_err(g())?,
+                    cycle_id: r.try_get("cycle_id").map_err(g())?,
+                })
+            })
+            .collect()
+    }
+
+    /// Saves an environment's policy state (JSON).
+    pub async fn save_policy_state(&self, environment: &str, state: &str, now: Millis) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO policy_states (environment, state, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (environment) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+        )
+        .bind(environment)
+        .bind(state)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(q("save policy state"))?;
+        Ok(())
+    }
+
+    /// An environment's saved policy state (JSON).
+    pub async fn policy_state(&self, environment: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT state FROM policy_states WHERE environment = $1")
+            .bind(environment)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read policy state"))?;
+        row.map(|r| r.try_get(0).map_err(q("read policy state"))).transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests;

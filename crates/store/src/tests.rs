@@ -255,3 +255,64 @@ async fn queue_is_fifo_and_ports_are_unique() {
     assert_eq!(s.port("staging", "api").await.expect("port"), Some(20001));
     assert_eq!(s.ports_in_use().await.expect("ports"), vec![20000, 20001]);
 }
+
+#[tokio::test]
+async fn deliveries_are_stored_once_and_decisions_and_policy_state_round_trip() {
+    let (_d, s) = store().await;
+    let d = NewDelivery {
+        source: "github",
+        delivery_id: "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+        event: "pull_request",
+        action: Some("opened"),
+        repo: Some("Codertocat/Hello-World"),
+        body: "{}",
+        received_at: 1,
+    };
+    let first = s.insert_delivery(&d).await.expect("store");
+    let Stored::New(id) = first else {
+        panic!("first delivery must be new: {first:?}")
+    };
+    assert_eq!(s.insert_delivery(&d).await.expect("store again"), Stored::Duplicate(id));
+    // The same id from another source is another delivery.
+    assert!(matches!(
+        s.insert_delivery(&NewDelivery {
+            source: "gitlab",
+            ..d.clone()
+        })
+        .await
+        .expect("store"),
+        Stored::New(_)
+    ));
+    assert_eq!(s.unprocessed_deliveries().await.expect("list").len(), 2);
+    s.finish_delivery(id, "trigger", Some("push to main"), 5)
+        .await
+        .expect("finish");
+    assert_eq!(s.unprocessed_deliveries().await.expect("list").len(), 1);
+    let all = s.deliveries(10).await.expect("list");
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[1].outcome, "trigger");
+
+    let did = s
+        .record_decision(
+            "staging",
+            7,
+            "partial",
+            "partial: last full cycle 2h ago",
+            &[1, 2],
+            None,
+        )
+        .await
+        .expect("decide");
+    let ds = s.decisions(Some("staging"), 10).await.expect("decisions");
+    assert_eq!(ds.len(), 1);
+    assert_eq!((ds[0].id, ds[0].triggers.as_str()), (did, "[1,2]"));
+    assert!(s.decisions(Some("other"), 10).await.expect("decisions").is_empty());
+
+    assert_eq!(s.policy_state("staging").await.expect("state"), None);
+    s.save_policy_state("staging", "{\"a\":1}", 1).await.expect("save");
+    s.save_policy_state("staging", "{\"a\":2}", 2).await.expect("save");
+    assert_eq!(
+        s.policy_state("staging").await.expect("state").as_deref(),
+        Some("{\"a\":2}")
+    );
+}
