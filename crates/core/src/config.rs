@@ -7,6 +7,7 @@
 //! reads the file. Secrets are never read here: a `vars` value `env:NAME` or
 //! `file:PATH` stays a [`SecretRef`].
 
+use crate::policy::PolicyConfig;
 use crate::refname;
 use crate::secret::SecretRef;
 use crate::template;
@@ -46,6 +47,8 @@ pub struct Config {
     pub components: Vec<Component>,
     /// Environments, in file order.
     pub environments: Vec<Environment>,
+    /// The scheduling policy's numbers (`[policy]`; seed 002's defaults when absent).
+    pub policy: PolicyConfig,
 }
 
 /// Which forge hosts a component's repository; decides the PR ref layout.
@@ -319,6 +322,18 @@ struct RawConfig {
     component: Vec<Spanned<RawComponent>>,
     #[serde(default)]
     environment: Vec<Spanned<RawEnvironment>>,
+    policy: Option<RawPolicy>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    full_interval: Option<Spanned<String>>,
+    poll_interval: Option<Spanned<String>>,
+    max_restarts: Option<Spanned<i64>>,
+    cooldown: Option<Spanned<String>>,
+    settle: Option<Spanned<String>>,
+    drain_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -398,6 +413,47 @@ impl Ctx<'_> {
                 default
             }
         }
+    }
+}
+
+impl Ctx<'_> {
+    /// Like [`Ctx::duration`], but `0s` is allowed (no settle, no cooldown).
+    fn duration_or_zero(&mut self, v: &Option<Spanned<String>>, key: String, default: Duration) -> Duration {
+        match v {
+            Some(s) if humantime::parse_duration(s.get_ref()).is_ok_and(|d| d.is_zero()) => Duration::ZERO,
+            _ => self.duration(v, key, default),
+        }
+    }
+}
+
+/// The `[policy]` table: seed 002's defaults for what is not written.
+fn validate_policy(cx: &mut Ctx<'_>, raw: Option<&RawPolicy>) -> PolicyConfig {
+    let d = PolicyConfig::default();
+    let Some(rp) = raw else { return d };
+    let max_restarts = match &rp.max_restarts {
+        None => d.max_restarts,
+        Some(m) => match u32::try_from(*m.get_ref()) {
+            Ok(n) if n <= 10 => n,
+            _ => {
+                cx.err(
+                    m.span(),
+                    "policy.max_restarts",
+                    format!(
+                        "must be between 0 and 10 (restarts of one partial cycle), not {}",
+                        m.get_ref()
+                    ),
+                );
+                d.max_restarts
+            }
+        },
+    };
+    PolicyConfig {
+        full_interval: cx.duration(&rp.full_interval, "policy.full_interval".into(), d.full_interval),
+        poll_interval: cx.duration(&rp.poll_interval, "policy.poll_interval".into(), d.poll_interval),
+        max_restarts,
+        cooldown: cx.duration_or_zero(&rp.cooldown, "policy.cooldown".into(), d.cooldown),
+        settle: cx.duration_or_zero(&rp.settle, "policy.settle".into(), d.settle),
+        drain_timeout: cx.duration(&rp.drain_timeout, "policy.drain_timeout".into(), d.drain_timeout),
     }
 }
 
@@ -552,6 +608,8 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
         }
     }
 
+    let policy = validate_policy(&mut cx, raw.policy.as_ref());
+
     cx.errors.sort_by_key(|e| (e.line, e.column));
     if cx.errors.is_empty() {
         Ok(Config {
@@ -561,6 +619,7 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
             port_base,
             components,
             environments,
+            policy,
         })
     } else {
         Err(ConfigErrors(cx.errors))
@@ -975,3 +1034,56 @@ fn dependency_cycle(components: &[Component]) -> Option<Vec<String>> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod policy_tests {
+    //! The `[policy]` table: defaults, human durations, located errors.
+
+    use super::*;
+
+    fn parse_text(text: &str) -> Result<Config, ConfigErrors> {
+        parse(text, Path::new("greenroom.toml"), Path::new("/cfg"))
+    }
+
+    #[test]
+    fn policy_defaults_to_seed_002_when_absent() {
+        let c = parse_text("").expect("empty config is valid");
+        assert_eq!(c.policy, PolicyConfig::default());
+        assert_eq!(c.policy.full_interval, Duration::from_secs(6 * 3600));
+        assert_eq!(c.policy.cooldown, Duration::from_secs(30 * 60));
+    }
+
+    #[test]
+    fn policy_values_are_human_durations_and_zero_settle_is_allowed() {
+        let c = parse_text(
+            "[policy]\nfull_interval = \"4h\"\npoll_interval = \"15m\"\nmax_restarts = 0\ncooldown = \"10m\"\nsettle = \"0s\"\ndrain_timeout = \"2m\"\n",
+        )
+        .expect("valid policy");
+        assert_eq!(
+            c.policy,
+            PolicyConfig {
+                full_interval: Duration::from_secs(4 * 3600),
+                poll_interval: Duration::from_secs(15 * 60),
+                max_restarts: 0,
+                cooldown: Duration::from_secs(600),
+                settle: Duration::ZERO,
+                drain_timeout: Duration::from_secs(120),
+            }
+        );
+    }
+
+    #[test]
+    fn bad_policy_values() {
+        let e = parse_text(
+            "[policy]\nfull_interval = \"six hours\"\npoll_interval = \"0s\"\nmax_restarts = -1\ncooldown = \"30m\"\n",
+        )
+        .expect_err("bad policy");
+        insta::assert_snapshot!(e.to_string());
+    }
+
+    #[test]
+    fn unknown_policy_key() {
+        let e = parse_text("[policy]\nsettle_time = \"5m\"\n").expect_err("unknown key");
+        insta::assert_snapshot!(e.to_string());
+    }
+}

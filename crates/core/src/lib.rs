@@ -2,8 +2,9 @@
 //!
 //! This crate owns the configuration model and its validation, the
 //! composition grammar (`COMPONENT=REF`), manifests and their content ids,
-//! deploy plans (order, what is replaced, what is carried over) and lease
-//! decisions. It must never do I/O: no processes, no network, no database,
+//! deploy plans (order, what is replaced, what is carried over), lease
+//! decisions, the scheduling policy ([`policy`]) and its simulator
+//! ([`simulate`]). It must never do I/O: no processes, no network, no database,
 //! no clock. Time is always passed in as an argument ([`time::Millis`]). The
 //! one exception is [`config::load`], which reads the config file's text and
 //! hands it to the pure [`config::parse`].
@@ -13,7 +14,9 @@ pub mod config;
 pub mod lease;
 pub mod manifest;
 pub mod plan;
+pub mod policy;
 pub mod refname;
 pub mod secret;
+pub mod simulate;
 pub mod template;
 pub mod time;
