@@ -62,6 +62,8 @@ pub enum Command {
     CheckConfig,
     /// Create a sandbox with three sample repositories, deploy them, and show what to try next
     Quickstart(QuickstartArgs),
+    /// Replay a trace of triggers against the configured scheduling policy in virtual time
+    Simulate(SimulateArgs),
     /// (internal) the sample HTTP service used by the quick start and tests
     #[command(hide = true)]
     SampleService(SampleArgs),
@@ -209,6 +211,35 @@ pub struct QuickstartArgs {
     /// Where to create the sandbox
     #[arg(long, default_value = "greenroom-sandbox")]
     pub dir: PathBuf,
+}
+
+/// `simulate` arguments.
+#[derive(Args, Debug)]
+pub struct SimulateArgs {
+    /// JSONL trace: one `{"at", "repo", "pr", "kind"}` per line
+    #[arg(long, value_name = "FILE", required_unless_present = "generate")]
+    pub trace: Option<PathBuf>,
+    /// Instead of replaying, print a generated workday trace: REPOS,DAYS (e.g. 9,14)
+    #[arg(long, value_name = "REPOS,DAYS")]
+    pub generate: Option<String>,
+    /// Baselines to compare with: `every:8h`, `every-event` [default: both, every:8h]
+    #[arg(long = "baseline", value_name = "BASELINE")]
+    pub baselines: Vec<String>,
+    /// Modelled build time
+    #[arg(long, default_value = "4m", value_parser = parse_duration)]
+    pub build: Duration,
+    /// Modelled deploy time
+    #[arg(long, default_value = "3m", value_parser = parse_duration)]
+    pub deploy: Duration,
+    /// Modelled smoke tests of a partial cycle
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub smoke: Duration,
+    /// Modelled full test suites
+    #[arg(long, default_value = "90m", value_parser = parse_duration)]
+    pub full_tests: Duration,
+    /// Modelled drain before a (re)deploy
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    pub drain: Duration,
 }
 
 /// `sample-service` arguments.
@@ -409,6 +440,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Quickstart(a) => quickstart::run(&a.dir).await,
+        Command::Simulate(a) => simulate_command(&cli, a),
         Command::SampleService(a) => {
             let dir = std::env::current_dir().context("no working directory")?;
             sample::serve(a.port, dir).await?;
@@ -579,4 +611,70 @@ async fn lease_command(cli: &Cli, a: &LeaseArgs) -> anyhow::Result<i32> {
         eprintln!("{name}: released (command exited with status {code})");
     }
     Ok(code)
+}
+
+fn simulate_command(cli: &Cli, a: &SimulateArgs) -> anyhow::Result<i32> {
+    use greenroom_core::simulate;
+    if let Some(g) = &a.generate {
+        let (repos, days) = g
+            .split_once(',')
+            .and_then(|(r, d)| Some((r.trim().parse::<usize>().ok()?, d.trim().parse::<u32>().ok()?)))
+            .filter(|(r, d)| (1..=50).contains(r) && (1..=365).contains(d))
+            .ok_or_else(|| {
+                input(format!(
+                    "--generate `{g}`: expected REPOS,DAYS, e.g. 9,14 (1-50 repos, 1-365 days)"
+                ))
+            })?;
+        let names: Vec<String> = (1..=repos).map(|i| format!("repo-{i}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        for e in simulate::generate_trace(&refs, days, 2) {
+            println!("{}", e.to_json_line());
+        }
+        return Ok(0);
+    }
+    let Some(path) = &a.trace else {
+        return Err(input("--trace FILE is required"));
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| input(format!("cannot read {}: {e}", path.display())))?;
+    let trace = simulate::parse_trace(&text).map_err(|e| input(format!("{}: {e}", path.display())))?;
+    // The configured policy when there is a config; the defaults otherwise.
+    let config_path = app::config_path(cli.config.as_deref());
+    let policy = if config_path.exists() {
+        config::load(&config_path).map_err(|e| input(e.to_string()))?.policy
+    } else {
+        eprintln!("note: no {} — simulating the default policy", config_path.display());
+        Default::default()
+    };
+    let model = simulate::SimModel {
+        build: a.build,
+        deploy: a.deploy,
+        partial_tests: a.smoke,
+        full_tests: a.full_tests,
+        drain: a.drain,
+    };
+    let mut reports = vec![simulate::simulate(&trace, &policy, &model)];
+    let baselines = if a.baselines.is_empty() {
+        vec!["every:8h".to_string(), "every-event".to_string()]
+    } else {
+        a.baselines.clone()
+    };
+    for b in &baselines {
+        if b == "every-event" {
+            reports.push(simulate::baseline_every_event(&trace, &model));
+        } else if let Some(iv) = b.strip_prefix("every:") {
+            let iv = parse_duration(iv).map_err(input)?;
+            reports.push(simulate::baseline_every(&trace, iv, &model));
+        } else {
+            return Err(input(format!(
+                "unknown baseline `{b}`: use every:DURATION (e.g. every:8h) or every-event"
+            )));
+        }
+    }
+    if cli.json {
+        print_json(&reports)?;
+    } else {
+        println!("{} triggers from {}", trace.len(), path.display());
+        print!("{}", simulate::comparison_table(&reports));
+    }
+    Ok(0)
 }
