@@ -49,6 +49,52 @@ pub struct Config {
     pub environments: Vec<Environment>,
     /// The scheduling policy's numbers (`[policy]`; seed 002's defaults when absent).
     pub policy: PolicyConfig,
+    /// `[server]`: how `greenroom serve` listens.
+    pub server: ServerConfig,
+    /// Webhook secrets (`[github]`, `[gitlab]`, `[package]`).
+    pub webhooks: WebhookSecrets,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Address to listen on (`127.0.0.1:8080`).
+    pub listen: std::net::SocketAddr,
+    /// Where people and forges reach the server.
+    pub public_url: Option<String>,
+    /// Accept webhooks without a signature (local testing only).
+    pub allow_unsigned_webhooks: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            allow_unsigned_webhooks: false,
+        }
+    }
+}
+
+/// Where the webhook secrets are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebhookSecrets {
+    /// `[github] webhook_secret`.
+    pub github: Option<SecretRef>,
+    /// `[gitlab] webhook_token`.
+    pub gitlab: Option<SecretRef>,
+    /// `[package] webhook_secret`.
+    pub package: Option<SecretRef>,
+}
+
+/// What a scheduled environment follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Follows {
+    /// Its components' base channel refs.
+    Channel,
+    /// The base plus the pending pull requests.
+    Pending,
 }
 
 /// Which forge hosts a component's repository; decides the PR ref layout.
@@ -116,6 +162,10 @@ pub struct Component {
     pub stop: Option<String>,
     /// Timeout for this component's build and command-driver commands.
     pub timeout: Duration,
+    /// GitHub identity (`owner/name`): from `github`, or derived from a github.com `repo`.
+    pub github: Option<String>,
+    /// GitLab identity (`group/project`): from `gitlab`, or derived from a gitlab.com `repo`.
+    pub gitlab: Option<String>,
 }
 
 /// How an environment runs its components.
@@ -152,6 +202,12 @@ pub struct Environment {
     pub slots: Option<u32>,
     /// Isolation identity: variables every component gets.
     pub vars: BTreeMap<String, VarValue>,
+    /// What `serve` deploys on triggers.
+    pub follows: Follows,
+    /// Command or `http://` URL that waits until work in flight is done, before a redeploy.
+    pub drain: Option<String>,
+    /// How long a drain may take.
+    pub drain_timeout: Duration,
 }
 
 /// One concrete place: an environment, or one slot of a pooled environment.
@@ -323,6 +379,31 @@ struct RawConfig {
     #[serde(default)]
     environment: Vec<Spanned<RawEnvironment>>,
     policy: Option<RawPolicy>,
+    server: Option<RawServer>,
+    github: Option<RawSecretTable>,
+    gitlab: Option<RawGitlab>,
+    package: Option<RawSecretTable>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<Spanned<String>>,
+    public_url: Option<Spanned<String>>,
+    #[serde(default)]
+    allow_unsigned_webhooks: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSecretTable {
+    webhook_secret: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGitlab {
+    webhook_token: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -357,6 +438,8 @@ struct RawComponent {
     deploy: Option<String>,
     stop: Option<String>,
     timeout: Option<Spanned<String>>,
+    github: Option<Spanned<String>>,
+    gitlab: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -369,6 +452,9 @@ struct RawEnvironment {
     slots: Option<Spanned<u32>>,
     #[serde(default)]
     vars: BTreeMap<String, Spanned<String>>,
+    follows: Option<Spanned<String>>,
+    drain: Option<String>,
+    drain_timeout: Option<Spanned<String>>,
 }
 
 // ---------------------------------------------------------------------------
@@ -610,6 +696,30 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
 
     let policy = validate_policy(&mut cx, raw.policy.as_ref());
 
+    let server = validate_server(&mut cx, raw.server.as_ref());
+    let mut secret = |v: Option<&Spanned<String>>, key: &str| -> Option<SecretRef> {
+        let v = v?;
+        match SecretRef::parse(v.get_ref()) {
+            Some(Ok(s)) => Some(s),
+            Some(Err(e)) => {
+                cx.err(v.span(), key, e);
+                None
+            }
+            None => {
+                cx.err(v.span(), key, "a secret must not be written in the file: use \"env:NAME\" or \"file:PATH\"");
+                // Do not echo what looks like the secret itself.
+                if let Some(e) = cx.errors.last_mut() {
+                    e.source_line = e.source_line.replace(v.get_ref().as_str(), "<redacted>");
+                }
+                None
+            }
+        }
+    };
+    let webhooks = WebhookSecrets {
+        github: secret(raw.github.as_ref().and_then(|g| g.webhook_secret.as_ref()), "github.webhook_secret"),
+        gitlab: secret(raw.gitlab.as_ref().and_then(|g| g.webhook_token.as_ref()), "gitlab.webhook_token"),
+        package: secret(raw.package.as_ref().and_then(|g| g.webhook_secret.as_ref()), "package.webhook_secret"),
+    };
     cx.errors.sort_by_key(|e| (e.line, e.column));
     if cx.errors.is_empty() {
         Ok(Config {
@@ -620,6 +730,8 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
             components,
             environments,
             policy,
+            server,
+            webhooks,
         })
     } else {
         Err(ConfigErrors(cx.errors))
@@ -775,6 +887,20 @@ fn validate_component(
         }
     }
     let health_timeout = cx.duration(&rc.health_timeout, key("health_timeout"), DEFAULT_HEALTH_TIMEOUT);
+    let mut identity = |field: &str, v: &Option<Spanned<String>>, host: &str| -> Option<String> {
+        match v {
+            Some(v) => {
+                let parts: Vec<&str> = v.get_ref().split('/').collect();
+                if parts.len() < 2 || parts.iter().any(|p| p.is_empty() || p.contains(char::is_whitespace)) {
+                    cx.err(v.span(), key(field), format!("`{}` is not a repository path: write \"owner/name\"", v.get_ref()));
+                }
+                Some(v.get_ref().clone())
+            }
+            None => repo.as_deref().and_then(|r| forge_path(r, host)),
+        }
+    };
+    let github = identity("github", &rc.github, "github.com");
+    let gitlab = identity("gitlab", &rc.gitlab, "gitlab.com");
     let timeout = cx.duration(&rc.timeout, key("timeout"), DEFAULT_COMMAND_TIMEOUT);
 
     let mut paths = Vec::new();
@@ -820,7 +946,39 @@ fn validate_component(
         deploy: rc.deploy.clone(),
         stop: rc.stop.clone(),
         timeout,
+        github,
+        gitlab,
     })
+}
+
+fn validate_server(cx: &mut Ctx<'_>, raw: Option<&RawServer>) -> ServerConfig {
+    let mut out = ServerConfig::default();
+    let Some(raw) = raw else { return out };
+    if let Some(l) = &raw.listen {
+        match l.get_ref().parse() {
+            Ok(addr) => out.listen = addr,
+            Err(_) => cx.err(l.span(), "server.listen", format!("`{}` is not an address: write e.g. \"127.0.0.1:8080\"", l.get_ref())),
+        }
+    }
+    if let Some(u) = &raw.public_url {
+        if !(u.get_ref().starts_with("http://") || u.get_ref().starts_with("https://")) {
+            cx.err(u.span(), "server.public_url", "must start with http:// or https://");
+        }
+        out.public_url = Some(u.get_ref().trim_end_matches('/').to_string());
+    }
+    out.allow_unsigned_webhooks = raw.allow_unsigned_webhooks;
+    out
+}
+
+/// `owner/name` of a repository URL on `host` (https, ssh or scp-like).
+fn forge_path(url: &str, host: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix(&format!("https://{host}/"))
+        .or_else(|| url.strip_prefix(&format!("http://{host}/")))
+        .or_else(|| url.strip_prefix(&format!("ssh://git@{host}/")))
+        .or_else(|| url.strip_prefix(&format!("git@{host}:")))?;
+    let path = rest.trim_end_matches('/').trim_end_matches(".git");
+    (path.contains('/') && !path.is_empty()).then(|| path.to_string())
 }
 
 /// `git@host:path` style remote.
@@ -979,6 +1137,18 @@ fn validate_environment(
         };
         vars.insert(k.clone(), value);
     }
+    let follows = match &re.follows {
+        None => Follows::Channel,
+        Some(f) => match f.get_ref().as_str() {
+            "channel" => Follows::Channel,
+            "pending" => Follows::Pending,
+            other => {
+                cx.err(f.span(), key("follows"), format!("unknown value `{other}` (expected `channel` or `pending`)"));
+                Follows::Channel
+            }
+        },
+    };
+    let drain_timeout = cx.duration(&re.drain_timeout, key("drain_timeout"), Duration::from_secs(600));
     if cx.errors.len() > before {
         return None;
     }
@@ -989,6 +1159,9 @@ fn validate_environment(
         lease_ttl,
         slots,
         vars,
+        follows,
+        drain: re.drain.clone().filter(|d| !d.trim().is_empty()),
+        drain_timeout,
     })
 }
 

@@ -207,3 +207,65 @@ fn remote_urls_are_not_made_relative() {
     let c = ok("[[component]]\nname = \"a\"\nrepo = \"git@github.com:packit/ogr.git\"\nrun = \"x\"\n");
     assert_eq!(c.components[0].repo.as_deref(), Some("git@github.com:packit/ogr.git"));
 }
+
+#[test]
+fn server_webhooks_and_forge_identities() {
+    let c = ok(r#"
+[server]
+listen = "127.0.0.1:9090"
+public_url = "https://greenroom.example.com/"
+
+[github]
+webhook_secret = "env:GH_SECRET"
+
+[[component]]
+name = "ogr"
+repo = "https://github.com/packit/ogr.git"
+run = "x"
+
+[[component]]
+name = "api"
+repo = "git@gitlab.com:group/sub/api.git"
+github = "packit/api-mirror"
+run = "x"
+
+[[environment]]
+name = "staging"
+follows = "pending"
+drain = "./drain.sh"
+drain_timeout = "5m"
+"#);
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:9090");
+    assert_eq!(c.server.public_url.as_deref(), Some("https://greenroom.example.com"));
+    assert_eq!(c.webhooks.github, Some(SecretRef::Env("GH_SECRET".into())));
+    assert_eq!(c.component("ogr").and_then(|o| o.github.clone()).as_deref(), Some("packit/ogr"));
+    let api = c.component("api").expect("api");
+    assert_eq!(api.gitlab.as_deref(), Some("group/sub/api"));
+    assert_eq!(api.github.as_deref(), Some("packit/api-mirror"));
+    let env = c.environment("staging").expect("staging");
+    assert_eq!(env.follows, Follows::Pending);
+    assert_eq!(env.drain_timeout, Duration::from_secs(300));
+}
+
+#[test]
+fn server_problems() {
+    insta::assert_snapshot!(errors(
+        r#"
+[server]
+listen = "everywhere"
+
+[github]
+webhook_secret = "hunter2"
+
+[[component]]
+name = "a"
+repo = "r"
+run = "x"
+github = "just-a-name"
+
+[[environment]]
+name = "s"
+follows = "everything"
+"#
+    ));
+}
