@@ -60,6 +60,8 @@ pub enum Command {
     Stop(StopArgs),
     /// Validate the configuration and say what it defines
     CheckConfig,
+    /// Run the server: webhooks in, the scheduling policy, cycles out
+    Serve(ServeArgs),
     /// Create a sandbox with three sample repositories, deploy them, and show what to try next
     Quickstart(QuickstartArgs),
     /// Replay a trace of triggers against the configured scheduling policy in virtual time
@@ -213,6 +215,14 @@ pub struct QuickstartArgs {
     pub dir: PathBuf,
 }
 
+/// `serve` arguments.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on [default: `[server] listen`, else 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
 /// `simulate` arguments.
 #[derive(Args, Debug)]
 pub struct SimulateArgs {
@@ -322,6 +332,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 wait: a.wait,
                 reason: a.reason.clone(),
                 release_after: a.release,
+                cancel: None,
             };
             let reporter: Box<dyn Reporter> = if cli.json {
                 Box::new(Silent)
@@ -441,6 +452,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Quickstart(a) => quickstart::run(&a.dir).await,
         Command::Simulate(a) => simulate_command(&cli, a),
+        Command::Serve(a) => {
+            let cfg = load_config(&cli)?;
+            let holder = cli
+                .holder
+                .clone()
+                .unwrap_or_else(|| format!("greenroom-serve@{}", crate::identity::host()));
+            let app = App::open(cfg, Some(holder)).await?;
+            crate::server::serve(app, a.listen).await
+        }
         Command::SampleService(a) => {
             let dir = std::env::current_dir().context("no working directory")?;
             sample::serve(a.port, dir).await?;

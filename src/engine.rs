@@ -55,6 +55,8 @@ pub struct DeployRequest {
     pub reason: Option<String>,
     /// `--release`: free the lease when the cycle ends.
     pub release_after: bool,
+    /// Set to stop the cycle before its next step (the scheduler's restarts).
+    pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Lease as reported.
@@ -456,11 +458,31 @@ struct Cycle<'a> {
     user: Duration,
     health: Duration,
     stop: Duration,
+    cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Cycle<'_> {
-    async fn fenced(&self) -> anyhow::Result<bool> {
-        Ok(!self.app.store.holds(&self.inst.name, self.token).await?)
+    /// Why the cycle must stop before its next step, if it must: its lease
+    /// was taken over (`fenced`), or it was cancelled (`cancelled`).
+    async fn halt(&self) -> anyhow::Result<Option<(&'static str, String)>> {
+        if !self.app.store.holds(&self.inst.name, self.token).await? {
+            let msg = format!(
+                "the lease on {} was taken over (token {} is no longer current); this cycle stopped without touching anything more",
+                self.inst.name, self.token
+            );
+            return Ok(Some(("fenced", msg)));
+        }
+        if self
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::SeqCst))
+        {
+            return Ok(Some((
+                "cancelled",
+                "cancelled before its next step; what runs is recorded per component".into(),
+            )));
+        }
+        Ok(None)
     }
 
     async fn stage(
@@ -720,6 +742,7 @@ async fn run_deploy(
         user: resolution.user_time,
         health: Duration::ZERO,
         stop: Duration::ZERO,
+        cancel: req.cancel.clone(),
     };
     let outcome = cycle_stages(&mut cx, resolution, &running).await;
     let (result, error, components, build_ms, deploy_ms) = match outcome {
@@ -820,8 +843,8 @@ async fn cycle_stages(
     write_manifest_file(cx, &records, &endpoints)?;
 
     // Build.
-    if cx.fenced().await? {
-        return Ok(fenced(cx, reports));
+    if let Some((result, msg)) = cx.halt().await? {
+        return halted(cx, reports, result, msg).await;
     }
     let tb = Instant::now();
     let build_failure = build_stage(cx, &mut reports, &mut records).await?;
@@ -853,8 +876,8 @@ async fn cycle_stages(
             }
             continue;
         }
-        if cx.fenced().await? {
-            return Ok(fenced(cx, reports));
+        if let Some((result, msg)) = cx.halt().await? {
+            return halted(cx, reports, result, msg).await;
         }
         let component = app
             .config
@@ -905,12 +928,20 @@ fn in_order(cx: &Cycle<'_>, mut reports: BTreeMap<String, ComponentReport>) -> V
     out
 }
 
-fn fenced(cx: &Cycle<'_>, reports: BTreeMap<String, ComponentReport>) -> StagesOutcome {
-    let msg = format!(
-        "the lease on {} was taken over (token {} is no longer current); this cycle stopped without touching anything more",
-        cx.inst.name, cx.token
-    );
-    ("fenced".into(), Some(msg), in_order(cx, reports), 0, 0)
+async fn halted(
+    cx: &Cycle<'_>,
+    reports: BTreeMap<String, ComponentReport>,
+    result: &str,
+    msg: String,
+) -> anyhow::Result<StagesOutcome> {
+    // Once a component was replaced the environment no longer runs one manifest.
+    if reports.values().any(|r| r.action == "deploy" && r.outcome != "pending") {
+        cx.app
+            .store
+            .set_environment_manifest(&cx.inst.name, None, cx.id, cx.app.now())
+            .await?;
+    }
+    Ok((result.into(), Some(msg), in_order(cx, reports), 0, 0))
 }
 
 fn log_path(cx: &Cycle<'_>, component: &str) -> PathBuf {

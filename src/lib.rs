@@ -16,4 +16,5 @@ pub mod progress;
 pub mod quickstart;
 pub mod resolve;
 pub mod sample;
+pub mod server;
 pub mod status;

@@ -247,6 +247,7 @@ async fn deploy(app: &App, reporter: &Human, args: &[&str]) -> anyhow::Result<en
             reason: Some("quick start".into()),
             // Leave staging free for the commands the user tries next.
             release_after: true,
+            cancel: None,
         },
         reporter,
     )

@@ -283,7 +283,8 @@ pub fn vars_for(env: &Environment, inst: &Instance) -> anyhow::Result<Vars> {
     Ok(out)
 }
 
-fn read_secret(s: &SecretRef) -> Result<String, String> {
+/// Reads a secret's value (env var or file); the error says which and why.
+pub fn read_secret(s: &SecretRef) -> Result<String, String> {
     match s {
         SecretRef::Env(name) => match std::env::var(name) {
             Ok(v) if !v.is_empty() => Ok(v),

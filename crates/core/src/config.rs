@@ -706,7 +706,11 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
                 None
             }
             None => {
-                cx.err(v.span(), key, "a secret must not be written in the file: use \"env:NAME\" or \"file:PATH\"");
+                cx.err(
+                    v.span(),
+                    key,
+                    "a secret must not be written in the file: use \"env:NAME\" or \"file:PATH\"",
+                );
                 // Do not echo what looks like the secret itself.
                 if let Some(e) = cx.errors.last_mut() {
                     e.source_line = e.source_line.replace(v.get_ref().as_str(), "<redacted>");
@@ -716,9 +720,18 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
         }
     };
     let webhooks = WebhookSecrets {
-        github: secret(raw.github.as_ref().and_then(|g| g.webhook_secret.as_ref()), "github.webhook_secret"),
-        gitlab: secret(raw.gitlab.as_ref().and_then(|g| g.webhook_token.as_ref()), "gitlab.webhook_token"),
-        package: secret(raw.package.as_ref().and_then(|g| g.webhook_secret.as_ref()), "package.webhook_secret"),
+        github: secret(
+            raw.github.as_ref().and_then(|g| g.webhook_secret.as_ref()),
+            "github.webhook_secret",
+        ),
+        gitlab: secret(
+            raw.gitlab.as_ref().and_then(|g| g.webhook_token.as_ref()),
+            "gitlab.webhook_token",
+        ),
+        package: secret(
+            raw.package.as_ref().and_then(|g| g.webhook_secret.as_ref()),
+            "package.webhook_secret",
+        ),
     };
     cx.errors.sort_by_key(|e| (e.line, e.column));
     if cx.errors.is_empty() {
@@ -892,7 +905,11 @@ fn validate_component(
             Some(v) => {
                 let parts: Vec<&str> = v.get_ref().split('/').collect();
                 if parts.len() < 2 || parts.iter().any(|p| p.is_empty() || p.contains(char::is_whitespace)) {
-                    cx.err(v.span(), key(field), format!("`{}` is not a repository path: write \"owner/name\"", v.get_ref()));
+                    cx.err(
+                        v.span(),
+                        key(field),
+                        format!("`{}` is not a repository path: write \"owner/name\"", v.get_ref()),
+                    );
                 }
                 Some(v.get_ref().clone())
             }
@@ -957,7 +974,11 @@ fn validate_server(cx: &mut Ctx<'_>, raw: Option<&RawServer>) -> ServerConfig {
     if let Some(l) = &raw.listen {
         match l.get_ref().parse() {
             Ok(addr) => out.listen = addr,
-            Err(_) => cx.err(l.span(), "server.listen", format!("`{}` is not an address: write e.g. \"127.0.0.1:8080\"", l.get_ref())),
+            Err(_) => cx.err(
+                l.span(),
+                "server.listen",
+                format!("`{}` is not an address: write e.g. \"127.0.0.1:8080\"", l.get_ref()),
+            ),
         }
     }
     if let Some(u) = &raw.public_url {
@@ -1143,7 +1164,11 @@ fn validate_environment(
             "channel" => Follows::Channel,
             "pending" => Follows::Pending,
             other => {
-                cx.err(f.span(), key("follows"), format!("unknown value `{other}` (expected `channel` or `pending`)"));
+                cx.err(
+                    f.span(),
+                    key("follows"),
+                    format!("unknown value `{other}` (expected `channel` or `pending`)"),
+                );
                 Follows::Channel
             }
         },

@@ -238,7 +238,10 @@ drain_timeout = "5m"
     assert_eq!(c.server.listen.to_string(), "127.0.0.1:9090");
     assert_eq!(c.server.public_url.as_deref(), Some("https://greenroom.example.com"));
     assert_eq!(c.webhooks.github, Some(SecretRef::Env("GH_SECRET".into())));
-    assert_eq!(c.component("ogr").and_then(|o| o.github.clone()).as_deref(), Some("packit/ogr"));
+    assert_eq!(
+        c.component("ogr").and_then(|o| o.github.clone()).as_deref(),
+        Some("packit/ogr")
+    );
     let api = c.component("api").expect("api");
     assert_eq!(api.gitlab.as_deref(), Some("group/sub/api"));
     assert_eq!(api.github.as_deref(), Some("packit/api-mirror"));

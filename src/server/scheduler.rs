@@ -1,0 +1,549 @@
+//! The scheduler: one serial consumer that turns stored deliveries into
+//! policy events, steps each environment's policy state machine, and carries
+//! out its actions (record a decision, set a timer, drain, start or restart
+//! a cycle, poll the followed refs).
+//!
+//! All decisions come from `greenroom_core::policy`; this module only does
+//! the I/O around them. Policy states are saved after every step, so a
+//! restarted server resumes deferred triggers with their due times;
+//! deliveries stored but not processed (a crash between answering and
+//! processing) are processed first on start.
+
+use crate::app::App;
+use crate::engine::{self, DeployRequest};
+use crate::progress::Silent;
+use greenroom_core::compose::Request;
+use greenroom_core::config::{ChannelSource, Component, Environment};
+use greenroom_core::lease::{self, Standing};
+use greenroom_core::policy::{self, Action, CycleKind, CycleResult, Event, State};
+use greenroom_core::time::Millis;
+use greenroom_store::DeliveryRecord;
+use greenroom_webhook::{EventKind, Forge};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Work for the scheduler.
+#[derive(Debug)]
+pub enum Work {
+    /// A stored delivery (row id) to process.
+    Delivery(i64),
+    /// A policy event for an environment (drain results, poll results).
+    Policy {
+        /// Environment instance.
+        env: String,
+        /// The event.
+        event: Event,
+    },
+    /// A cycle the scheduler started has ended.
+    CycleDone {
+        /// Environment instance.
+        env: String,
+        /// Policy cycle id.
+        cycle: u64,
+        /// How it ended.
+        result: CycleResult,
+    },
+}
+
+struct Running {
+    cycle: u64,
+    cancel: Arc<AtomicBool>,
+    restart: Arc<AtomicBool>,
+}
+
+struct Scheduler {
+    app: Arc<App>,
+    tx: mpsc::UnboundedSender<Work>,
+    states: BTreeMap<String, State>,
+    wakes: BTreeMap<String, Millis>,
+    leases: BTreeMap<String, Option<String>>,
+    running: BTreeMap<String, Running>,
+    next_cycle: u64,
+}
+
+/// Environments the scheduler drives: the plain ones (pools of slots are
+/// for people and previews).
+fn scheduled(app: &App) -> Vec<Environment> {
+    app.config
+        .environments
+        .iter()
+        .filter(|e| e.slots.is_none())
+        .cloned()
+        .collect()
+}
+
+/// Runs until the channel closes.
+pub async fn run(app: Arc<App>, mut rx: mpsc::UnboundedReceiver<Work>, tx: mpsc::UnboundedSender<Work>) {
+    let mut s = Scheduler {
+        app: app.clone(),
+        tx,
+        states: BTreeMap::new(),
+        wakes: BTreeMap::new(),
+        leases: BTreeMap::new(),
+        running: BTreeMap::new(),
+        next_cycle: u64::try_from(app.now()).unwrap_or(1),
+    };
+    if let Err(e) = s.resume().await {
+        tracing::error!("scheduler cannot resume: {e:#}");
+    }
+    let mut lease_check = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        let now = s.app.now();
+        let next = s.wakes.values().min().copied();
+        let sleep = next.map(|t| Duration::from_millis(u64::try_from((t - now).max(0)).unwrap_or(0)));
+        tokio::select! {
+            w = rx.recv() => match w {
+                None => break,
+                Some(w) => s.handle(w).await,
+            },
+            _ = async { match sleep { Some(d) => tokio::time::sleep(d).await, None => std::future::pending().await } } => {
+                s.tick_due().await;
+            }
+            _ = lease_check.tick() => s.check_leases().await,
+        }
+    }
+}
+
+impl Scheduler {
+    async fn resume(&mut self) -> anyhow::Result<()> {
+        for env in scheduled(&self.app) {
+            let state = match self.app.store.policy_state(&env.name).await? {
+                Some(json) => serde_json::from_str(&json).unwrap_or_else(|e| {
+                    tracing::warn!("policy state of {} unreadable ({e}); starting fresh", env.name);
+                    State::new(&env.name)
+                }),
+                None => State::new(&env.name),
+            };
+            let interrupted = state.running().map(|r| r.cycle);
+            self.states.insert(env.name.clone(), state);
+            // A cycle that was running when the server died is over.
+            if let Some(cycle) = interrupted {
+                self.step(
+                    &env.name,
+                    Event::CycleFinished {
+                        cycle,
+                        result: CycleResult::Interrupted,
+                    },
+                )
+                .await;
+            }
+            self.step(&env.name, Event::Tick).await;
+        }
+        for d in self.app.store.unprocessed_deliveries().await? {
+            self.delivery(d).await;
+        }
+        Ok(())
+    }
+
+    async fn handle(&mut self, w: Work) {
+        match w {
+            Work::Delivery(id) => match self.app.store.unprocessed_deliveries().await {
+                Ok(ds) => {
+                    for d in ds.into_iter().filter(|d| d.id <= id) {
+                        self.delivery(d).await;
+                    }
+                }
+                Err(e) => tracing::error!("cannot read deliveries: {e}"),
+            },
+            Work::Policy { env, event } => self.step(&env, event).await,
+            Work::CycleDone { env, cycle, result } => {
+                if self.running.get(&env).is_some_and(|r| r.cycle == cycle) {
+                    self.running.remove(&env);
+                }
+                self.step(&env, Event::CycleFinished { cycle, result }).await;
+            }
+        }
+    }
+
+    async fn tick_due(&mut self) {
+        let now = self.app.now();
+        let due: Vec<String> = self
+            .wakes
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(e, _)| e.clone())
+            .collect();
+        for env in due {
+            self.wakes.remove(&env);
+            self.step(&env, Event::Tick).await;
+        }
+    }
+
+    /// Tells the policy when someone else's lease starts or ends blocking.
+    async fn check_leases(&mut self) {
+        for env in scheduled(&self.app) {
+            let current = match self.app.store.lease(&env.name).await {
+                Ok((l, _)) => l,
+                Err(e) => {
+                    tracing::warn!("cannot read the lease of {}: {e}", env.name);
+                    continue;
+                }
+            };
+            let alive = current
+                .as_ref()
+                .and_then(|l| l.process.as_ref())
+                .and_then(crate::identity::alive);
+            let held_by = match lease::assess(current.as_ref(), &self.app.holder, self.app.now(), alive) {
+                Standing::Held => current.as_ref().map(|l| (l.holder.clone(), l.expires)),
+                _ => None,
+            };
+            let seen = self.leases.get(&env.name).cloned().flatten();
+            if seen.as_deref() != held_by.as_ref().map(|(h, _)| h.as_str()) {
+                self.leases
+                    .insert(env.name.clone(), held_by.as_ref().map(|(h, _)| h.clone()));
+                let event = match held_by {
+                    Some((holder, until)) => Event::LeaseHeldByOther {
+                        holder,
+                        until: Some(until),
+                    },
+                    None => Event::LeaseFree,
+                };
+                self.step(&env.name, event).await;
+            }
+        }
+    }
+
+    /// Feeds one event to an environment's policy and carries out what it
+    /// asks, including the events that follow at once (no drain configured).
+    async fn step(&mut self, env_name: &str, event: Event) {
+        let Some(env) = self.app.config.environment(env_name).cloned() else {
+            return;
+        };
+        let mut queue = VecDeque::from([event]);
+        while let Some(event) = queue.pop_front() {
+            let now = self.app.now();
+            let state = self
+                .states
+                .get(env_name)
+                .cloned()
+                .unwrap_or_else(|| State::new(env_name));
+            let (next, actions) = policy::step(&state, &event, now, &self.app.config.policy);
+            if let Ok(json) = serde_json::to_string(&next)
+                && let Err(e) = self.app.store.save_policy_state(env_name, &json, now).await
+            {
+                tracing::error!("cannot save the policy state of {env_name}: {e}");
+            }
+            self.states.insert(env_name.to_string(), next);
+            self.wakes.remove(env_name);
+            for action in actions {
+                match action {
+                    Action::Record(d) => {
+                        let kind = serde_json::to_value(d.kind)
+                            .ok()
+                            .and_then(|v| v.as_str().map(String::from))
+                            .unwrap_or_else(|| format!("{:?}", d.kind));
+                        tracing::info!(environment = env_name, "{kind}: {}", d.reason);
+                        if let Err(e) = self
+                            .app
+                            .store
+                            .record_decision(env_name, d.at, &kind, &d.reason, &d.triggers, None)
+                            .await
+                        {
+                            tracing::error!("cannot record a decision: {e}");
+                        }
+                    }
+                    Action::WakeAt(t) => {
+                        self.wakes.insert(env_name.to_string(), t);
+                    }
+                    Action::Drain => match env.drain.clone() {
+                        None => queue.push_back(Event::DrainDone),
+                        Some(drain) => self.drain(&env, drain),
+                    },
+                    Action::StartCycle { kind, triggers, .. } => {
+                        self.next_cycle += 1;
+                        let cycle = self.next_cycle;
+                        queue.push_back(Event::CycleStarted { cycle, kind });
+                        self.start_cycle(&env, cycle, kind, &triggers);
+                    }
+                    Action::Restart { cycle, .. } => {
+                        if let Some(r) = self.running.get(env_name).filter(|r| r.cycle == cycle) {
+                            r.restart.store(true, Ordering::SeqCst);
+                            r.cancel.store(true, Ordering::SeqCst);
+                        }
+                    }
+                    Action::PollRefs => self.poll(&env),
+                }
+            }
+        }
+    }
+
+    fn drain(&self, env: &Environment, drain: String) {
+        let (app, tx, name, timeout) = (self.app.clone(), self.tx.clone(), env.name.clone(), env.drain_timeout);
+        tokio::spawn(async move {
+            let event = if drain.starts_with("http://") {
+                let alive = || true;
+                match greenroom_driver::wait_healthy(
+                    &greenroom_driver::HealthCheck::Http { url: drain },
+                    timeout,
+                    &alive,
+                )
+                .await
+                {
+                    Ok(_) => Event::DrainDone,
+                    Err(_) => Event::DrainTimedOut,
+                }
+            } else {
+                let spec = greenroom_driver::CommandSpec {
+                    command: drain,
+                    cwd: app.paths.root.clone(),
+                    env: vec![("GREENROOM_ENV".into(), name.clone())],
+                    secret_values: vec![],
+                    log_path: app.paths.logs().join(&name).join("drain.log"),
+                    timeout,
+                };
+                match greenroom_driver::run_command(&spec).await {
+                    Ok(o) if o.success => Event::DrainDone,
+                    _ => Event::DrainTimedOut,
+                }
+            };
+            let _ = tx.send(Work::Policy { env: name, event });
+        });
+    }
+
+    fn start_cycle(&mut self, env: &Environment, cycle: u64, kind: CycleKind, triggers: &[u64]) {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let restart = Arc::new(AtomicBool::new(false));
+        self.running.insert(
+            env.name.clone(),
+            Running {
+                cycle,
+                cancel: cancel.clone(),
+                restart: restart.clone(),
+            },
+        );
+        let (app, tx, name) = (self.app.clone(), self.tx.clone(), env.name.clone());
+        let text = format!(
+            "scheduled {} cycle for trigger(s) {}",
+            if kind == CycleKind::Full { "full" } else { "partial" },
+            triggers.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
+        );
+        tokio::spawn(async move {
+            let result = loop {
+                let req = DeployRequest {
+                    env: name.clone(),
+                    request: Request {
+                        base: "stg".into(),
+                        ..Request::default()
+                    },
+                    text: text.clone(),
+                    dry_run: false,
+                    wait: false,
+                    reason: Some(text.clone()),
+                    release_after: true,
+                    cancel: Some(cancel.clone()),
+                };
+                let outcome = engine::deploy(&app, &req, &Silent).await;
+                if restart.swap(false, Ordering::SeqCst) {
+                    cancel.store(false, Ordering::SeqCst);
+                    continue;
+                }
+                break match outcome {
+                    Ok(r) if r.result == "succeeded" => CycleResult::Passed,
+                    Ok(r) if r.result == "cancelled" => CycleResult::Cancelled,
+                    Ok(r) => {
+                        tracing::warn!(environment = %name, "cycle {:?} {}: {}", r.cycle, r.result, r.error.unwrap_or_default());
+                        CycleResult::Failed
+                    }
+                    Err(e) => {
+                        tracing::warn!(environment = %name, "scheduled cycle could not run: {e:#}");
+                        CycleResult::Failed
+                    }
+                };
+            };
+            let _ = tx.send(Work::CycleDone {
+                env: name,
+                cycle,
+                result,
+            });
+        });
+    }
+
+    fn poll(&self, env: &Environment) {
+        let (app, tx, name) = (self.app.clone(), self.tx.clone(), env.name.clone());
+        tokio::spawn(async move {
+            let req = DeployRequest {
+                env: name.clone(),
+                request: Request {
+                    base: "stg".into(),
+                    ..Request::default()
+                },
+                text: "poll".into(),
+                dry_run: true,
+                wait: false,
+                reason: None,
+                release_after: false,
+                cancel: None,
+            };
+            let current = app
+                .store
+                .environment_manifest(&name)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|(m, _)| m);
+            let changed = match engine::deploy(&app, &req, &Silent).await {
+                Ok(plan) => plan.manifest != current,
+                Err(e) => {
+                    tracing::warn!(environment = %name, "cannot check the followed refs: {e:#}");
+                    false
+                }
+            };
+            let _ = tx.send(Work::Policy {
+                env: name,
+                event: Event::PollResult { changed },
+            });
+        });
+    }
+
+    /// What a delivery means: triggers for the environments that follow what
+    /// it changed, or just a record.
+    async fn delivery(&mut self, d: DeliveryRecord) {
+        let (outcome, detail, envs) = self.meaning(&d);
+        let trigger_id = u64::try_from(d.id).unwrap_or(0);
+        for env in &envs {
+            self.step(
+                env,
+                Event::Trigger {
+                    id: trigger_id,
+                    source: detail.clone(),
+                    at: d.received_at,
+                },
+            )
+            .await;
+        }
+        let detail = if envs.is_empty() {
+            detail
+        } else {
+            format!("{detail}: trigger {trigger_id} for {}", envs.join(", "))
+        };
+        if let Err(e) = self
+            .app
+            .store
+            .finish_delivery(d.id, outcome, Some(&detail), self.app.now())
+            .await
+        {
+            tracing::error!("cannot record what was done with delivery {}: {e}", d.id);
+        }
+    }
+
+    fn meaning(&self, d: &DeliveryRecord) -> (&'static str, String, Vec<String>) {
+        let forge = match d.source.as_str() {
+            "github" => Forge::Github,
+            "gitlab" => Forge::Gitlab,
+            _ => Forge::Package,
+        };
+        let headers = stored_headers(forge, d);
+        let parsed = match greenroom_webhook::parse(forge, &headers, d.body.as_bytes()) {
+            Ok(p) => p,
+            Err(e) => return ("failed", format!("cannot parse the stored delivery: {e}"), vec![]),
+        };
+        let repo = parsed.repo.clone().unwrap_or_default();
+        let owns = |c: &Component| match forge {
+            Forge::Github => c.github.as_deref() == Some(repo.as_str()),
+            Forge::Gitlab => c.gitlab.as_deref() == Some(repo.as_str()),
+            Forge::Package => false,
+        };
+        let matching: Vec<&Component> = match &parsed.kind {
+            EventKind::Push {
+                git_ref,
+                deleted: false,
+                ..
+            } => {
+                let Some(branch) = git_ref.strip_prefix("refs/heads/") else {
+                    return ("recorded", format!("push to {git_ref} of {repo}"), vec![]);
+                };
+                self.app
+                    .config
+                    .components
+                    .iter()
+                    .filter(|c| owns(c))
+                    .filter(|c| matches!(c.channels.get("stg"), Some(ChannelSource::Branch(b)) if b == branch))
+                    .collect()
+            }
+            EventKind::TagPush {
+                tag, deleted: false, ..
+            } => self
+                .app
+                .config
+                .components
+                .iter()
+                .filter(|c| owns(c))
+                .filter(|c| match c.channels.get("stg") {
+                    Some(ChannelSource::TagPattern(p)) => globset::Glob::new(p)
+                        .map(|g| g.compile_matcher().is_match(tag))
+                        .unwrap_or(false),
+                    _ => false,
+                })
+                .collect(),
+            EventKind::Package { name, .. } if forge == Forge::Package => {
+                self.app.config.components.iter().filter(|c| &c.name == name).collect()
+            }
+            EventKind::Ping => return ("recorded", format!("ping from {repo}"), vec![]),
+            EventKind::Other => {
+                return (
+                    "ignored",
+                    format!("{} event: not used by greenroom", parsed.event),
+                    vec![],
+                );
+            }
+            _ => {
+                return (
+                    "recorded",
+                    format!(
+                        "{} {} of {repo}: stored",
+                        parsed.event,
+                        parsed.action.clone().unwrap_or_default()
+                    ),
+                    vec![],
+                );
+            }
+        };
+        let what = match &parsed.kind {
+            EventKind::Push { git_ref, after, .. } => {
+                format!(
+                    "push {repo} {} {}",
+                    git_ref.trim_start_matches("refs/heads/"),
+                    &after[..after.len().min(12)]
+                )
+            }
+            EventKind::TagPush { tag, .. } => format!("tag {repo} {tag}"),
+            EventKind::Package { name, version, .. } => format!("package {name} {version}"),
+            _ => parsed.event.clone(),
+        };
+        if matching.is_empty() {
+            return ("recorded", format!("{what}: no component follows it"), vec![]);
+        }
+        let envs: Vec<String> = scheduled(&self.app)
+            .into_iter()
+            .filter(|e| matching.iter().any(|c| e.components.contains(&c.name)))
+            .map(|e| e.name)
+            .collect();
+        if envs.is_empty() {
+            return (
+                "recorded",
+                format!("{what}: no scheduled environment deploys it"),
+                vec![],
+            );
+        }
+        ("trigger", what, envs)
+    }
+}
+
+/// The headers a stored delivery was parsed with (event name and id).
+fn stored_headers(forge: Forge, d: &DeliveryRecord) -> Vec<(String, String)> {
+    use greenroom_webhook::headers as h;
+    match forge {
+        Forge::Github => vec![
+            (h::GITHUB_EVENT.into(), d.event.clone()),
+            (h::GITHUB_DELIVERY.into(), d.delivery_id.clone()),
+        ],
+        Forge::Gitlab => vec![
+            (h::GITLAB_EVENT.into(), d.event.clone()),
+            (h::IDEMPOTENCY_KEY.into(), d.delivery_id.clone()),
+        ],
+        Forge::Package => vec![(h::GREENROOM_DELIVERY.into(), d.delivery_id.clone())],
+    }
+}

@@ -1,0 +1,166 @@
+//! `greenroom serve` end to end: signed GitHub webhooks through the real
+//! server, stored once, answered by the documented status codes, turned into
+//! a scheduled cycle by the policy; one server per state directory; a
+//! server killed with -9 starts again on the same state.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+const SECRET: &str = "e2e webhook secret";
+
+fn post(port: u16, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("write headers");
+    // The server may refuse an oversized body before reading all of it.
+    let _ = s.write_all(body);
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+fn push_payload() -> Vec<u8> {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/github/push.with-new-branch.payload.json"
+    ))
+    .expect("fixture");
+    let mut v: serde_json::Value = serde_json::from_str(&text).expect("fixture JSON");
+    v["ref"] = "refs/heads/main".into();
+    serde_json::to_vec(&v).expect("encode")
+}
+
+fn github_headers(event: &str, delivery: &str, body: &[u8]) -> Vec<(&'static str, String)> {
+    vec![
+        ("X-GitHub-Event", event.to_string()),
+        ("X-GitHub-Delivery", delivery.to_string()),
+        (
+            "X-Hub-Signature-256",
+            greenroom_webhook::sign_github(SECRET.as_bytes(), body),
+        ),
+    ]
+}
+
+#[test]
+fn signed_push_is_stored_once_and_leads_to_a_scheduled_cycle() {
+    let index = 30;
+    let port = 21000 + 100 * index + 90;
+    let extra = format!(
+        "\n[server]\nlisten = \"127.0.0.1:{port}\"\n\n[github]\nwebhook_secret = \"env:GREENROOM_E2E_HOOK_SECRET\"\n\n[policy]\nsettle = \"0s\"\ncooldown = \"0s\"\n"
+    );
+    let mut sb = Sandbox::with(
+        index,
+        Options {
+            extra,
+            ..Options::default()
+        },
+    );
+    // ogr is the component the fixture's repository stands for.
+    let text = std::fs::read_to_string(&sb.config).expect("config").replacen(
+        "name = \"ogr\"\n",
+        "name = \"ogr\"\ngithub = \"Codertocat/Hello-World\"\n",
+        1,
+    );
+    sb.write_config(&text);
+    sb.env.push(("GREENROOM_E2E_HOOK_SECRET".into(), SECRET.into()));
+
+    let server = sb.spawn(&["serve"]);
+    wait_until("the server to answer /healthz", || {
+        http_get(&format!("http://127.0.0.1:{port}/healthz")).filter(|(c, _)| *c == 200)
+    });
+
+    // One server per state directory.
+    let second = sb.run(&["serve", "--listen", &format!("127.0.0.1:{}", port + 1)]);
+    assert_eq!(second.code, 3, "{}", second.all());
+    assert!(
+        second.stderr.contains("another `greenroom serve`") && second.stderr.contains("pid"),
+        "{}",
+        second.stderr
+    );
+
+    let body = push_payload();
+    let (code, resp) = post(port, "/webhooks/github", &github_headers("push", "d-1", &body), &body);
+    assert_eq!(code, 200, "{resp}");
+    assert!(resp.contains("\"stored\""), "{resp}");
+    // A redelivery is recognised and not acted on again.
+    let (code, resp) = post(port, "/webhooks/github", &github_headers("push", "d-1", &body), &body);
+    assert_eq!(code, 200, "{resp}");
+    assert!(resp.contains("\"duplicate\":true"), "{resp}");
+
+    // Bad signature, malformed body, unknown event, oversized body.
+    let mut bad = github_headers("push", "d-2", &body);
+    bad[2].1 = greenroom_webhook::sign_github(b"not the secret", &body);
+    assert_eq!(post(port, "/webhooks/github", &bad, &body).0, 401);
+    let unsigned: Vec<(&str, String)> = github_headers("push", "d-3", &body).into_iter().take(2).collect();
+    assert_eq!(post(port, "/webhooks/github", &unsigned, &body).0, 401);
+    let broken = b"{\"ref\": \"refs/heads/main\", ";
+    let (code, resp) = post(port, "/webhooks/github", &github_headers("push", "d-4", broken), broken);
+    assert_eq!(code, 400, "{resp}");
+    assert!(resp.contains("error"), "{resp}");
+    let (code, _) = post(
+        port,
+        "/webhooks/github",
+        &github_headers("made_up_event", "d-5", &body),
+        &body,
+    );
+    assert_eq!(code, 202);
+    let huge = vec![b' '; greenroom_webhook::MAX_BODY + 1];
+    assert_eq!(
+        post(port, "/webhooks/github", &github_headers("push", "d-6", &huge), &huge).0,
+        413
+    );
+
+    // The push to ogr's followed branch triggers the environments that deploy ogr.
+    let cycle = wait_until("a scheduled cycle on staging to succeed", || {
+        sb.history().into_iter().find(|c| {
+            c["environment"] == "staging"
+                && c["request"].as_str().is_some_and(|r| r.starts_with("scheduled"))
+                && c["result"] == "succeeded"
+        })
+    });
+    assert!(
+        cycle["request"].as_str().is_some_and(|r| r.contains("trigger(s) 1")),
+        "{cycle}"
+    );
+    let scheduled = sb
+        .history()
+        .into_iter()
+        .filter(|c| c["request"].as_str().is_some_and(|r| r.starts_with("scheduled")))
+        .count();
+    // staging and solo (both deploy ogr); the duplicate delivery added nothing.
+    wait_until("solo's scheduled cycle", || {
+        sb.history()
+            .into_iter()
+            .find(|c| c["environment"] == "solo" && c["result"] == "succeeded")
+    });
+    assert!(scheduled <= 2, "{scheduled} scheduled cycles");
+    let st = sb.status("staging");
+    assert_eq!(Sandbox::component(&st, "ogr")["commit"], sb.rev("ogr", "main"));
+
+    // kill -9 and start again on the same state: the lock is gone with the process.
+    server.kill9();
+    let again = sb.spawn(&["serve"]);
+    wait_until("the restarted server to answer", || {
+        http_get(&format!("http://127.0.0.1:{port}/healthz")).filter(|(c, _)| *c == 200)
+    });
+    let (code, resp) = post(port, "/webhooks/github", &github_headers("push", "d-1", &body), &body);
+    assert_eq!((code, resp.contains("\"duplicate\":true")), (200, true), "{resp}");
+    again.kill9();
+    sb.ok(&["stop", "--env", "staging"]);
+    sb.ok(&["stop", "--env", "solo"]);
+}
