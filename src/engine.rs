@@ -1526,3 +1526,116 @@ pub async fn stop(app: &App, env_name: &str, wait: bool, reporter: &dyn Reporter
     report.lease = lease?.as_ref().map(LeaseReport::of);
     Ok(report)
 }
+
+/// Starts again a process-driver component that died, exactly as its cycle
+/// recorded it (same entry, artifact, port and variables), and waits for
+/// its health check. Not a cycle: what runs does not change. Used by
+/// `greenroom serve`'s supervision; the caller makes sure no cycle runs on
+/// the instance.
+pub async fn restart_component(app: &App, inst: &Instance, d: &Deployed) -> anyhow::Result<()> {
+    let env = app
+        .config
+        .environment(&inst.environment)
+        .with_context(|| format!("environment {} vanished from the config", inst.environment))?;
+    let component = app
+        .config
+        .component(&d.component)
+        .with_context(|| format!("component {} vanished from the config", d.component))?;
+    let command = component
+        .run
+        .clone()
+        .with_context(|| format!("component {} has no `run` command", d.component))?;
+    let vars = resolve::vars_for(env, inst)?;
+    let endpoints = endpoints(app, env, inst).await?;
+    let run_dir = app.paths.run_dir(&inst.name, &d.component);
+    std::fs::create_dir_all(&run_dir).with_context(|| format!("cannot create {}", run_dir.display()))?;
+    let manifest_file = app.paths.cycle_dir(d.cycle_id).join("manifest.json");
+    let manifest_id = app
+        .store
+        .environment_manifest(&inst.name)
+        .await?
+        .and_then(|(m, _)| m)
+        .unwrap_or_default();
+    let env_vars = ComponentVars {
+        inst,
+        component: &d.component,
+        entry: &d.entry,
+        artifact: d.artifact.as_deref(),
+        cycle: d.cycle_id,
+        manifest_id: &manifest_id,
+        manifest_file: &manifest_file,
+        run_dir: &run_dir,
+        endpoints: &endpoints,
+        vars: &vars,
+    }
+    .to_env();
+    let cwd = d
+        .artifact
+        .as_deref()
+        .map(PathBuf::from)
+        .filter(|p| p.is_dir())
+        .unwrap_or_else(|| run_dir.clone());
+    let log = d
+        .log_path
+        .clone()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| app.paths.logs().join(&inst.name).join(&d.component).join("restart.log"));
+    let driver = ProcessDriver::new(app.supervisor.clone());
+    // Whatever is left of the old one (members of its group) goes first.
+    if let Some(h) = handle_of(d) {
+        let _ = driver.stop(&h, STOP_GRACE).await;
+    }
+    let h = driver
+        .start(&StartSpec {
+            environment: inst.name.clone(),
+            component: d.component.clone(),
+            command,
+            cwd: cwd.clone(),
+            env: env_vars.clone(),
+            secret_values: vars.secrets.clone(),
+            log_path: log.clone(),
+        })
+        .await
+        .with_context(|| format!("cannot restart {}", d.component))?;
+    let mut now = Deployed {
+        pid: Some(h.pid),
+        pid_start: Some(h.start_time),
+        status_path: Some(h.status_path.display().to_string()),
+        log_path: Some(h.log_path.display().to_string()),
+        state: "starting".into(),
+        updated_at: app.now(),
+        ..d.clone()
+    };
+    app.store.set_deployed(&now).await?;
+    if let Some(check) = component.health.as_ref().map(|hc| match hc {
+        Health::Http(u) => HealthCheck::Http {
+            url: render_url(u, inst, &d.component, d.port.unwrap_or(0)),
+        },
+        Health::Command(c) => HealthCheck::Command {
+            command: c.clone(),
+            cwd: cwd.clone(),
+            env: env_vars.clone(),
+        },
+    }) {
+        let (drv, h2) = (driver.clone(), h.clone());
+        let alive = move || drv.state(&h2) == ProcState::Running;
+        if let Err(e) = greenroom_driver::wait_healthy(&check, component.health_timeout, &alive).await {
+            let _ = driver.stop(&h, STOP_GRACE).await;
+            // `crashed`: supervision may try again (with backoff) or give up.
+            now.state = "crashed".into();
+            now.pid = None;
+            now.pid_start = None;
+            now.updated_at = app.now();
+            app.store.set_deployed(&now).await?;
+            anyhow::bail!(
+                "{} did not become healthy after a restart: {e}{}",
+                d.component,
+                tail(&log)
+            );
+        }
+    }
+    now.state = "running".into();
+    now.updated_at = app.now();
+    app.store.set_deployed(&now).await?;
+    Ok(())
+}

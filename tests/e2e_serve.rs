@@ -164,3 +164,64 @@ fn signed_push_is_stored_once_and_leads_to_a_scheduled_cycle() {
     sb.ok(&["stop", "--env", "staging"]);
     sb.ok(&["stop", "--env", "solo"]);
 }
+
+/// Pids of the processes whose working directory is `dir`.
+fn pids_in(dir: &std::path::Path) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if std::fs::read_link(e.path().join("cwd")).is_ok_and(|c| c == dir) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+#[test]
+fn serve_restarts_a_component_that_died() {
+    let index = 32;
+    let port = 21000 + 100 * index + 90;
+    let extra = format!("\n[server]\nlisten = \"127.0.0.1:{port}\"\n");
+    let sb = Sandbox::with(
+        index,
+        Options {
+            extra,
+            ..Options::default()
+        },
+    );
+    sb.ok(&["deploy", "--env", "solo", "--release"]);
+    let before = sb.status("solo");
+    let ogr = Sandbox::component(&before, "ogr").clone();
+    let url = ogr["url"].as_str().expect("url").to_string();
+    let artifact = std::path::PathBuf::from(ogr["artifact"].as_str().expect("artifact"));
+    assert!(http_get(&url).is_some_and(|(c, _)| c == 200));
+
+    let server = sb.spawn(&["serve"]);
+    wait_until("the server to answer /healthz", || {
+        http_get(&format!("http://127.0.0.1:{port}/healthz")).filter(|(c, _)| *c == 200)
+    });
+    // Kill the component (supervisor and service), as a crash would.
+    let killed = pids_in(&artifact);
+    assert!(!killed.is_empty(), "the component runs in {}", artifact.display());
+    for pid in &killed {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
+    wait_until("the component to run again, started anew, and answer", || {
+        let st = sb.status("solo");
+        let fresh = pids_in(&artifact).iter().any(|p| !killed.contains(p));
+        (Sandbox::component(&st, "ogr")["state"] == "running" && fresh && http_get(&url).is_some_and(|(c, _)| c == 200))
+            .then_some(())
+    });
+    let after = sb.status("solo");
+    assert_eq!(
+        Sandbox::component(&after, "ogr")["commit"],
+        ogr["commit"],
+        "the same commit runs again"
+    );
+    server.kill9();
+    sb.ok(&["stop", "--env", "solo"]);
+}

@@ -37,6 +37,15 @@ pub enum Work {
         /// The event.
         event: Event,
     },
+    /// A supervised restart of a crashed component ended.
+    Restarted {
+        /// Environment instance.
+        env: String,
+        /// Component.
+        component: String,
+        /// Whether it runs (healthy) again; the error otherwise.
+        result: Result<(), String>,
+    },
     /// A cycle the scheduler started has ended.
     CycleDone {
         /// Environment instance.
@@ -62,6 +71,17 @@ struct Scheduler {
     leases: BTreeMap<String, Option<String>>,
     running: BTreeMap<String, Running>,
     next_cycle: u64,
+    /// Supervision: failed restart attempts and when the next may happen.
+    crashes: BTreeMap<(String, String), (u32, Millis)>,
+    restarting: std::collections::BTreeSet<(String, String)>,
+}
+
+/// Restart attempts before supervision gives up on a component.
+const MAX_RESTART_ATTEMPTS: u32 = 5;
+
+/// Backoff before restart attempt `n` (0-based): 1 s, 2 s, 4 s, … at most 5 min.
+fn backoff(n: u32) -> Millis {
+    (1000i64 << n.min(9)).min(300_000)
 }
 
 /// Environments the scheduler drives: the plain ones (pools of slots are
@@ -85,6 +105,8 @@ pub async fn run(app: Arc<App>, mut rx: mpsc::UnboundedReceiver<Work>, tx: mpsc:
         leases: BTreeMap::new(),
         running: BTreeMap::new(),
         next_cycle: u64::try_from(app.now()).unwrap_or(1),
+        crashes: BTreeMap::new(),
+        restarting: Default::default(),
     };
     if let Err(e) = s.resume().await {
         tracing::error!("scheduler cannot resume: {e:#}");
@@ -102,7 +124,10 @@ pub async fn run(app: Arc<App>, mut rx: mpsc::UnboundedReceiver<Work>, tx: mpsc:
             _ = async { match sleep { Some(d) => tokio::time::sleep(d).await, None => std::future::pending().await } } => {
                 s.tick_due().await;
             }
-            _ = lease_check.tick() => s.check_leases().await,
+            _ = lease_check.tick() => {
+                s.check_leases().await;
+                s.supervise().await;
+            }
         }
     }
 }
@@ -149,6 +174,49 @@ impl Scheduler {
                 Err(e) => tracing::error!("cannot read deliveries: {e}"),
             },
             Work::Policy { env, event } => self.step(&env, event).await,
+            Work::Restarted { env, component, result } => {
+                let key = (env.clone(), component.clone());
+                self.restarting.remove(&key);
+                let now = self.app.now();
+                let (kind, reason) = match result {
+                    Ok(()) => {
+                        // Keep the count: a component that dies again right away is
+                        // restarted no faster than its backoff (no tight crash loop).
+                        let attempts = self.crashes.get(&key).map(|(n, _)| *n).unwrap_or(0);
+                        self.crashes.insert(key.clone(), (attempts, now + backoff(attempts)));
+                        (
+                            "supervise",
+                            format!("restarted {component}: it had died; it is healthy again"),
+                        )
+                    }
+                    Err(e) => {
+                        let attempts = self.crashes.get(&key).map(|(n, _)| n + 1).unwrap_or(1);
+                        self.crashes.insert(key.clone(), (attempts, now + backoff(attempts)));
+                        if attempts >= MAX_RESTART_ATTEMPTS {
+                            self.give_up(&env, &component).await;
+                            (
+                                "supervise",
+                                format!("gave up restarting {component} after {attempts} attempts: {e}"),
+                            )
+                        } else {
+                            let wait = greenroom_core::time::format_span(backoff(attempts));
+                            (
+                                "supervise",
+                                format!("restart {attempts} of {component} failed; next try in {wait}: {e}"),
+                            )
+                        }
+                    }
+                };
+                tracing::warn!(environment = %env, "{reason}");
+                if let Err(e) = self
+                    .app
+                    .store
+                    .record_decision(&env, now, kind, &reason, &[], None)
+                    .await
+                {
+                    tracing::error!("cannot record a decision: {e}");
+                }
+            }
             Work::CycleDone { env, cycle, result } => {
                 if self.running.get(&env).is_some_and(|r| r.cycle == cycle) {
                     self.running.remove(&env);
@@ -204,6 +272,73 @@ impl Scheduler {
                 self.step(&env.name, event).await;
             }
         }
+    }
+
+    /// Restarts process-driver components that died, with backoff; never
+    /// while a cycle runs on their environment.
+    async fn supervise(&mut self) {
+        let busy: Vec<String> = match self.app.store.running_cycles().await {
+            Ok(c) => c.into_iter().map(|c| c.environment).collect(),
+            Err(e) => {
+                tracing::warn!("cannot read running cycles: {e}");
+                return;
+            }
+        };
+        let driver = greenroom_driver::ProcessDriver::new(self.app.supervisor.clone());
+        let now = self.app.now();
+        for inst in self.app.config.instances() {
+            let Some(env) = self.app.config.environment(&inst.environment) else {
+                continue;
+            };
+            if env.driver != greenroom_core::config::DriverKind::Process || busy.contains(&inst.name) {
+                continue;
+            }
+            let Ok(deployed) = self.app.store.deployed(&inst.name).await else {
+                continue;
+            };
+            for d in deployed {
+                let dead = match d.state.as_str() {
+                    "running" => engine::live_state(&driver, &d).starts_with("dead"),
+                    "crashed" => true,
+                    _ => false,
+                };
+                let key = (inst.name.clone(), d.component.clone());
+                if !dead || self.restarting.contains(&key) {
+                    continue;
+                }
+                if self.crashes.get(&key).is_some_and(|(_, next)| *next > now) {
+                    continue;
+                }
+                self.restarting.insert(key);
+                let (app, tx, inst) = (self.app.clone(), self.tx.clone(), inst.clone());
+                tokio::spawn(async move {
+                    let result = engine::restart_component(&app, &inst, &d)
+                        .await
+                        .map_err(|e| format!("{e:#}"));
+                    let _ = tx.send(Work::Restarted {
+                        env: inst.name.clone(),
+                        component: d.component.clone(),
+                        result,
+                    });
+                });
+            }
+        }
+    }
+
+    async fn give_up(&mut self, env: &str, component: &str) {
+        if let Ok(rows) = self.app.store.deployed(env).await
+            && let Some(d) = rows.into_iter().find(|d| d.component == component)
+        {
+            let failed = greenroom_store::Deployed {
+                state: "failed".into(),
+                updated_at: self.app.now(),
+                ..d
+            };
+            if let Err(e) = self.app.store.set_deployed(&failed).await {
+                tracing::error!("cannot record that {component} failed: {e}");
+            }
+        }
+        self.crashes.remove(&(env.to_string(), component.to_string()));
     }
 
     /// Feeds one event to an environment's policy and carries out what it
