@@ -1153,5 +1153,71 @@ impl Store {
     }
 }
 
+
+/// Aggregates for `/metrics`, computed from what is stored (so they survive
+/// restarts and agree between replicas).
+impl Store {
+    /// Number of cycles by (environment, kind, result).
+    pub async fn cycle_counts(&self) -> Result<Vec<(String, String, String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT environment, kind, result, COUNT(*) AS n FROM cycles GROUP BY environment, kind, result ORDER BY environment, kind, result",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("count cycles"))?;
+        rows.iter()
+            .map(|r| {
+                let g = || q("count cycles");
+                Ok((
+                    r.try_get("environment").map_err(g())?,
+                    r.try_get("kind").map_err(g())?,
+                    r.try_get("result").map_err(g())?,
+                    r.try_get("n").map_err(g())?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Number of deliveries by (source, event, outcome).
+    pub async fn delivery_counts(&self) -> Result<Vec<(String, String, String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT source, event, outcome, COUNT(*) AS n FROM deliveries GROUP BY source, event, outcome ORDER BY source, event, outcome",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("count deliveries"))?;
+        rows.iter()
+            .map(|r| {
+                let g = || q("count deliveries");
+                Ok((
+                    r.try_get("source").map_err(g())?,
+                    r.try_get("event").map_err(g())?,
+                    r.try_get("outcome").map_err(g())?,
+                    r.try_get("n").map_err(g())?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Durations (ms) of the most recent `limit` stages, with their cycle's
+    /// environment and the stage name.
+    pub async fn stage_durations(&self, limit: i64) -> Result<Vec<(String, String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT c.environment AS environment, s.name AS name, s.finished_at - s.started_at AS ms \
+             FROM stages s JOIN cycles c ON c.id = s.cycle_id ORDER BY s.cycle_id DESC, s.seq DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read stage durations"))?;
+        rows.iter()
+            .map(|r| {
+                let g = || q("read stage durations");
+                Ok((r.try_get("environment").map_err(g())?, r.try_get("name").map_err(g())?, r.try_get("ms").map_err(g())?))
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -210,6 +210,13 @@ async fn cycles_stages_components_and_deployed() {
     assert_eq!((c.result.as_str(), c.finished_at), ("succeeded", Some(9)));
     assert_eq!(s.cycles(Some(&["other".to_string()]), 10).await.expect("list").len(), 0);
     assert_eq!(s.cycles(None, 10).await.expect("list").len(), 2);
+    assert_eq!(
+        s.cycle_counts().await.expect("counts"),
+        vec![("staging".to_string(), "deploy".to_string(), "succeeded".to_string(), 2)]
+    );
+    let durations = s.stage_durations(10).await.expect("durations");
+    assert_eq!(durations.len(), 2);
+    assert!(durations.iter().all(|(e, _, ms)| e == "staging" && *ms == 1));
 
     let d = Deployed {
         environment: "staging".into(),
@@ -291,6 +298,9 @@ async fn deliveries_are_stored_once_and_decisions_and_policy_state_round_trip() 
     let all = s.deliveries(10).await.expect("list");
     assert_eq!(all.len(), 2);
     assert_eq!(all[1].outcome, "trigger");
+    let counts = s.delivery_counts().await.expect("counts");
+    assert_eq!(counts.len(), 2);
+    assert!(counts.contains(&("github".into(), "pull_request".into(), "trigger".into(), 1)));
 
     let did = s
         .record_decision(
