@@ -213,6 +213,12 @@ pub struct QuickstartArgs {
     /// Where to create the sandbox
     #[arg(long, default_value = "greenroom-sandbox")]
     pub dir: PathBuf,
+    /// Push a commit to a sample repository of an existing sandbox and send its server the signed webhook
+    #[arg(long, conflicts_with = "stop")]
+    pub push: bool,
+    /// Stop the sandbox's server and everything it runs
+    #[arg(long)]
+    pub stop: bool,
 }
 
 /// `serve` arguments.
@@ -450,6 +456,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        Command::Quickstart(a) if a.push => quickstart::push(&a.dir).await,
+        Command::Quickstart(a) if a.stop => quickstart::stop(&a.dir).await,
         Command::Quickstart(a) => quickstart::run(&a.dir).await,
         Command::Simulate(a) => simulate_command(&cli, a),
         Command::Serve(a) => {

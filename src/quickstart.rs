@@ -18,6 +18,9 @@ use greenroom_core::config;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Port of the sandbox's `greenroom serve`.
+pub const SERVER_PORT: u16 = 28080;
+
 /// The sample components: name, depends_on, and the PR each repository has.
 pub const SAMPLES: &[(&str, &[&str])] = &[
     ("ogr", &[]),
@@ -112,7 +115,15 @@ pub fn sample_config(exe: &Path, port_base: u16) -> String {
     let mut s = format!(
         "# greenroom quick start: three sample components from local git repositories.\n\
          # Try: greenroom --config greenroom.toml status\n\n\
-         port_base = {port_base}\n"
+         port_base = {port_base}\n\n\
+         [server]\n\
+         listen = \"127.0.0.1:{SERVER_PORT}\"\n\n\
+         [github]\n\
+         webhook_secret = \"file:.webhook-secret\"\n\n\
+         # Short waits so the demo shows a whole cycle in seconds (defaults: settle 5m, cooldown 30m).\n\
+         [policy]\n\
+         settle = \"3s\"\n\
+         cooldown = \"5s\"\n"
     );
     for (name, deps) in SAMPLES {
         let deps: Vec<String> = deps.iter().map(|d| format!("\"{d}\"")).collect();
@@ -127,7 +138,8 @@ pub fn sample_config(exe: &Path, port_base: u16) -> String {
              health_timeout = \"10s\"\n\
              url = \"http://127.0.0.1:{{port}}/\"\n\
              depends_on = [{}]\n\
-             paths = [\"**\"]\n",
+             paths = [\"**\"]\n\
+             github = \"greenroom-sandbox/{name}\"\n",
             deps.join(", "),
             run = run.replace('\\', "\\\\").replace('"', "\\\"")
         ));
@@ -155,19 +167,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<i32> {
     let cfg_path = dir.join("greenroom.toml");
     if cfg_path.exists() {
         eprintln!("stopping the previous sandbox in {}", dir.display());
-        if let Ok(cfg) = config::load(&cfg_path)
-            && let Ok(app) = App::open(cfg, Some("quickstart".into())).await
-        {
-            for inst in app.config.instances() {
-                if !app.store.deployed(&inst.name).await?.is_empty() {
-                    let _ = app.store.lease(&inst.name).await.map(|_| ());
-                    // Take over whatever holds it: this is our own sandbox.
-                    let _ = crate::leasing::release(&app, &inst.name, true).await;
-                    let _ = engine::stop(&app, &inst.name, false, &crate::progress::Silent).await;
-                }
-            }
-            app.store.close().await;
-        }
+        stop_sandbox(&dir).await?;
         std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
     }
     eprintln!("creating sample repositories in {}", dir.join("repos").display());
@@ -177,6 +177,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<i32> {
     }
     let exe = std::env::current_exe().context("cannot find greenroom's own executable")?;
     write(&cfg_path, &sample_config(&exe, 20_000))?;
+    write(&dir.join(".webhook-secret"), &new_secret())?;
     eprintln!("wrote {}", cfg_path.display());
 
     let cfg = config::load(&cfg_path).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -198,7 +199,18 @@ pub async fn run(dir: &Path) -> anyhow::Result<i32> {
         "{}",
         status::render_status(&status::status(&app, Some("staging")).await?)
     );
-    let ok = base.ok() && prs.ok();
+    eprintln!("\n== 4. start the server in the background: greenroom --config greenroom.toml serve");
+    let server = start_server(&app, &dir, &exe, &cfg_path).await;
+    match &server {
+        Ok(url) => println!(
+            "greenroom serve runs at {url} (log: {}). It follows staging's `stg` refs: its first full cycle puts \
+             `main` back on staging. `greenroom quickstart --push` pushes to a sample repository and sends the \
+             signed GitHub webhook.",
+            dir.join("serve.log").display()
+        ),
+        Err(e) => eprintln!("warning: the server did not start: {e:#}"),
+    }
+    let ok = base.ok() && prs.ok() && server.is_ok();
     let c = cfg_path.display();
     println!(
         "\nquick start {} in {:.1}s. Try next (each with --config {c}):\n\
@@ -260,4 +272,228 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
     } else {
         Ok(std::env::current_dir().context("no working directory")?.join(p))
     }
+}
+
+/// Stops a sandbox: its server, then everything its environments run.
+pub async fn stop_sandbox(dir: &Path) -> anyhow::Result<()> {
+    stop_server(dir).await;
+    let cfg_path = dir.join("greenroom.toml");
+    if let Ok(cfg) = config::load(&cfg_path)
+        && let Ok(app) = App::open(cfg, Some("quickstart".into())).await
+    {
+        for inst in app.config.instances() {
+            if !app.store.deployed(&inst.name).await?.is_empty() {
+                // Take over whatever holds it: this is our own sandbox.
+                let _ = crate::leasing::release(&app, &inst.name, true).await;
+                let _ = engine::stop(&app, &inst.name, false, &crate::progress::Silent).await;
+            }
+        }
+        app.store.close().await;
+    }
+    Ok(())
+}
+
+/// `greenroom quickstart --stop`.
+pub async fn stop(dir: &Path) -> anyhow::Result<i32> {
+    let dir = absolute(dir)?;
+    if !dir.join("greenroom.toml").exists() {
+        return Err(crate::error::input(format!("no sandbox in {}", dir.display())));
+    }
+    stop_sandbox(&dir).await?;
+    println!(
+        "stopped the sandbox's server and everything it ran ({} is kept)",
+        dir.display()
+    );
+    Ok(0)
+}
+
+/// A fresh webhook secret for the sandbox (not for production use: it only
+/// has to differ between sandboxes).
+fn new_secret() -> String {
+    let seed = format!(
+        "{:?}{}{:?}",
+        std::time::SystemTime::now(),
+        std::process::id(),
+        std::thread::current().id()
+    );
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(seed.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn server_handle_path(dir: &Path) -> PathBuf {
+    dir.join(".greenroom").join("serve.json")
+}
+
+/// Starts `greenroom serve` for the sandbox as a detached supervised process
+/// (the process driver's own mechanism) and waits until it answers.
+async fn start_server(app: &App, dir: &Path, exe: &Path, cfg: &Path) -> anyhow::Result<String> {
+    let url = format!("http://127.0.0.1:{SERVER_PORT}");
+    let driver = greenroom_driver::ProcessDriver::new(app.supervisor.clone());
+    let handle = driver
+        .start(&greenroom_driver::StartSpec {
+            environment: "quickstart".into(),
+            component: "serve".into(),
+            command: format!(
+                "exec {} --config {} serve",
+                shell_quote(&exe.display().to_string()),
+                shell_quote(&cfg.display().to_string())
+            ),
+            cwd: dir.to_path_buf(),
+            env: vec![],
+            secret_values: vec![],
+            log_path: dir.join("serve.log"),
+        })
+        .await
+        .context("cannot start greenroom serve")?;
+    crate::build::write_atomically(
+        &server_handle_path(dir),
+        &serde_json::to_vec(&handle).context("encode handle")?,
+    )?;
+    let (d2, h2) = (driver.clone(), handle.clone());
+    let alive = move || d2.state(&h2) == greenroom_driver::ProcState::Running;
+    greenroom_driver::wait_healthy(
+        &greenroom_driver::HealthCheck::Http {
+            url: format!("{url}/healthz"),
+        },
+        std::time::Duration::from_secs(10),
+        &alive,
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "greenroom serve did not answer; see {}",
+            dir.join("serve.log").display()
+        )
+    })?;
+    Ok(url)
+}
+
+/// Stops a sandbox's server, if one was started.
+async fn stop_server(dir: &Path) {
+    let Ok(text) = std::fs::read(server_handle_path(dir)) else {
+        return;
+    };
+    let Ok(handle) = serde_json::from_slice::<greenroom_driver::ProcessHandle>(&text) else {
+        return;
+    };
+    let driver = greenroom_driver::ProcessDriver::new(vec![]);
+    let _ = driver.stop(&handle, engine::STOP_GRACE).await;
+}
+
+/// `greenroom quickstart --push`: commits to the sample `ogr` repository's
+/// `main`, sends the server the signed GitHub push webhook, and shows the
+/// decisions and the cycle that follow.
+pub async fn push(dir: &Path) -> anyhow::Result<i32> {
+    let dir = absolute(dir)?;
+    let cfg_path = dir.join("greenroom.toml");
+    let cfg =
+        config::load(&cfg_path).map_err(|e| crate::error::input(format!("{e}\n(run `greenroom quickstart` first)")))?;
+    let app = App::open(cfg, Some("quickstart".into())).await?;
+    let secret =
+        std::fs::read_to_string(dir.join(".webhook-secret")).context("cannot read the sandbox's webhook secret")?;
+    let repo = dir.join("repos").join("ogr");
+    let before = git(&repo, &["rev-parse", "HEAD"])?;
+    let version = format!("1.1.{}\n", app.now() % 100_000);
+    write(&repo.join("VERSION"), &version)?;
+    git(
+        &repo,
+        &["commit", "-q", "-am", "ogr: a change pushed by the quick start"],
+    )?;
+    let after = git(&repo, &["rev-parse", "HEAD"])?;
+    let last_cycle = app.store.cycles(None, 1).await?.first().map(|c| c.id).unwrap_or(0);
+    let pushed_at = app.now();
+    let body = serde_json::to_vec(&serde_json::json!({
+        "ref": "refs/heads/main",
+        "before": before,
+        "after": after,
+        "deleted": false,
+        "commits": [{ "id": after, "added": [], "modified": ["VERSION"], "removed": [] }],
+        "repository": { "name": "ogr", "full_name": "greenroom-sandbox/ogr" },
+        "pusher": { "name": "quickstart" },
+    }))
+    .context("encode payload")?;
+    let delivery = format!("quickstart-{pushed_at}");
+    println!(
+        "pushed {} to ogr main; sending the signed `push` webhook (delivery {delivery})",
+        &after[..12]
+    );
+    let url = format!("http://127.0.0.1:{SERVER_PORT}/webhooks/github");
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .header("Content-Type", "application/json")
+        .header("X-GitHub-Event", "push")
+        .header("X-GitHub-Delivery", &delivery)
+        .header(
+            "X-Hub-Signature-256",
+            greenroom_webhook::sign_github(secret.trim().as_bytes(), &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .with_context(|| {
+            format!("cannot reach the sandbox's server at {url}: is it running? (`greenroom quickstart` starts it)")
+        })?;
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    println!("server answered {status}: {text}");
+    if !status.is_success() {
+        return Ok(1);
+    }
+    let trigger = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v["stored"].as_i64())
+        .unwrap_or(-1);
+    let serves = |request: &str| {
+        request
+            .split_once("trigger(s) ")
+            .is_some_and(|(_, ids)| ids.split(", ").any(|id| id.trim().parse::<i64>().ok() == Some(trigger)))
+    };
+    // Wait for the scheduled cycle that serves this trigger (settle 3 s, cooldown 5 s in the sandbox).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let cycle = loop {
+        let done = app
+            .store
+            .cycles(Some(&["staging".to_string()]), 5)
+            .await?
+            .into_iter()
+            .find(|c| c.id > last_cycle && serves(&c.request) && c.result != "running");
+        if let Some(c) = done {
+            break c;
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!(
+                "no scheduled cycle finished within 90 s; see {}",
+                dir.join("serve.log").display()
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    println!("\ndecisions on staging since the push:");
+    let mut decisions = app.store.decisions(Some("staging"), 50).await?;
+    decisions.retain(|d| d.at >= pushed_at);
+    decisions.reverse();
+    for d in decisions {
+        println!("  {}  {:9} {}", greenroom_core::time::format(d.at), d.kind, d.reason);
+    }
+    println!("\ncycle {} ({}): {}", cycle.id, cycle.request, cycle.result);
+    print!(
+        "{}",
+        status::render_status(&status::status(&app, Some("staging")).await?)
+    );
+    let runs = app
+        .store
+        .deployed("staging")
+        .await?
+        .into_iter()
+        .any(|d| d.entry.commit.as_deref() == Some(after.as_str()));
+    println!(
+        "{}",
+        if runs {
+            "ogr now runs the pushed commit."
+        } else {
+            "ogr does not run the pushed commit (see the decisions)."
+        }
+    );
+    app.store.close().await;
+    Ok(if cycle.result == "succeeded" && runs { 0 } else { 1 })
 }

@@ -9,7 +9,9 @@
 //! acted on twice. Only one `serve` runs per state directory
 //! (`STATE/serve.lock`).
 
+pub mod api;
 pub mod intake;
+pub mod metrics;
 pub mod scheduler;
 
 use crate::app::App;
@@ -29,15 +31,19 @@ pub struct Shared {
     pub verifier: Verifier,
     /// Work for the scheduler.
     pub work: mpsc::UnboundedSender<scheduler::Work>,
+    /// API users and their token digests (`[[user]]`).
+    pub users: api::Users,
 }
 
 /// The HTTP routes.
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics::metrics))
         .route("/webhooks/github", post(intake::github))
         .route("/webhooks/gitlab", post(intake::gitlab))
         .route("/webhooks/package", post(intake::package))
+        .nest("/api/v1", api::router())
         // Bodies over the limit are refused with 413 before they are buffered.
         .layer(axum::extract::DefaultBodyLimit::max(greenroom_webhook::MAX_BODY))
         .with_state(shared)
@@ -104,6 +110,7 @@ impl InstanceLock {
 pub async fn serve(app: App, listen: Option<std::net::SocketAddr>) -> anyhow::Result<i32> {
     let _lock = InstanceLock::take(&app)?;
     let verifier = verifier(&app)?;
+    let users = api::Users::load(&app.config)?;
     let addr = listen.unwrap_or(app.config.server.listen);
     let app = Arc::new(app);
     let (tx, rx) = mpsc::unbounded_channel();
@@ -111,6 +118,7 @@ pub async fn serve(app: App, listen: Option<std::net::SocketAddr>) -> anyhow::Re
         app: app.clone(),
         verifier,
         work: tx.clone(),
+        users,
     });
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -53,6 +53,80 @@ pub struct Config {
     pub server: ServerConfig,
     /// Webhook secrets (`[github]`, `[gitlab]`, `[package]`).
     pub webhooks: WebhookSecrets,
+    /// People (`[[user]]`): API tokens, forge logins and roles.
+    pub users: Vec<User>,
+}
+
+/// What a person may do, on one environment or on all of them.
+/// Ordered: `viewer < deployer < admin`; a role includes those below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads state, history, manifests and decisions.
+    Viewer,
+    /// Also deploys, leases and releases its own leases.
+    Deployer,
+    /// Also releases anyone's lease and reads webhook deliveries.
+    Admin,
+}
+
+impl Role {
+    /// Parses `viewer`, `deployer` or `admin`.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "deployer" => Some(Role::Deployer),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    /// The name as written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Deployer => "deployer",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A person (`[[user]]`): one identity for the API, forges and chat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Unique name; leases and audit records carry it.
+    pub name: String,
+    /// Where the API token is (never the token itself).
+    pub token: SecretRef,
+    /// GitHub login.
+    pub github: Option<String>,
+    /// GitLab login.
+    pub gitlab: Option<String>,
+    /// Chat identity.
+    pub chat: Option<String>,
+    /// Role on every environment (`role = "viewer"`).
+    pub role: Option<Role>,
+    /// Roles per environment (`environments = { staging = "admin" }`), by `[[environment]]` name.
+    pub environments: BTreeMap<String, Role>,
+}
+
+impl User {
+    /// The user's role on the `[[environment]]` called `environment`: the
+    /// higher of the global role and the grant for it, if any.
+    pub fn role_on(&self, environment: &str) -> Option<Role> {
+        self.role.max(self.environments.get(environment).copied())
+    }
+
+    /// The highest role the user has anywhere.
+    pub fn highest_role(&self) -> Option<Role> {
+        self.role.max(self.environments.values().copied().max())
+    }
 }
 
 /// `[server]`.
@@ -383,6 +457,21 @@ struct RawConfig {
     github: Option<RawSecretTable>,
     gitlab: Option<RawGitlab>,
     package: Option<RawSecretTable>,
+    #[serde(default)]
+    user: Vec<Spanned<RawUser>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    name: Spanned<String>,
+    token: Option<Spanned<String>>,
+    github: Option<Spanned<String>>,
+    gitlab: Option<Spanned<String>>,
+    chat: Option<Spanned<String>>,
+    role: Option<Spanned<String>>,
+    #[serde(default)]
+    environments: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -697,28 +786,7 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
     let policy = validate_policy(&mut cx, raw.policy.as_ref());
 
     let server = validate_server(&mut cx, raw.server.as_ref());
-    let mut secret = |v: Option<&Spanned<String>>, key: &str| -> Option<SecretRef> {
-        let v = v?;
-        match SecretRef::parse(v.get_ref()) {
-            Some(Ok(s)) => Some(s),
-            Some(Err(e)) => {
-                cx.err(v.span(), key, e);
-                None
-            }
-            None => {
-                cx.err(
-                    v.span(),
-                    key,
-                    "a secret must not be written in the file: use \"env:NAME\" or \"file:PATH\"",
-                );
-                // Do not echo what looks like the secret itself.
-                if let Some(e) = cx.errors.last_mut() {
-                    e.source_line = e.source_line.replace(v.get_ref().as_str(), "<redacted>");
-                }
-                None
-            }
-        }
-    };
+    let mut secret = |v: Option<&Spanned<String>>, key: &str| -> Option<SecretRef> { secret_ref(&mut cx, v?, key) };
     let webhooks = WebhookSecrets {
         github: secret(
             raw.github.as_ref().and_then(|g| g.webhook_secret.as_ref()),
@@ -733,6 +801,29 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
             "package.webhook_secret",
         ),
     };
+    let users = validate_users(&mut cx, &raw.user, &environments);
+    // `file:` secrets are relative to the config file, like every other path in it.
+    let anchor = |r: &mut SecretRef| {
+        if let SecretRef::File(p) = r
+            && p.is_relative()
+        {
+            *p = dir.join(&*p);
+        }
+    };
+    let mut webhooks = webhooks;
+    for r in [&mut webhooks.github, &mut webhooks.gitlab, &mut webhooks.package]
+        .into_iter()
+        .flatten()
+    {
+        anchor(r);
+    }
+    for env in &mut environments {
+        for v in env.vars.values_mut() {
+            if let VarValue::Secret(r) = v {
+                anchor(r);
+            }
+        }
+    }
     cx.errors.sort_by_key(|e| (e.line, e.column));
     if cx.errors.is_empty() {
         Ok(Config {
@@ -745,6 +836,7 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
             policy,
             server,
             webhooks,
+            users,
         })
     } else {
         Err(ConfigErrors(cx.errors))
@@ -966,6 +1058,152 @@ fn validate_component(
         github,
         gitlab,
     })
+}
+
+/// A secret reference (`env:NAME` / `file:PATH`). A literal is refused and
+/// not echoed: the quoted line shows `<redacted>` instead.
+fn secret_ref(cx: &mut Ctx<'_>, v: &Spanned<String>, key: &str) -> Option<SecretRef> {
+    match SecretRef::parse(v.get_ref()) {
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => {
+            cx.err(v.span(), key, e);
+            None
+        }
+        None => {
+            cx.err(
+                v.span(),
+                key,
+                "a secret must not be written in the file: use \"env:NAME\" or \"file:PATH\"",
+            );
+            // Do not echo what looks like the secret itself.
+            if let Some(e) = cx.errors.last_mut()
+                && !v.get_ref().is_empty()
+            {
+                e.source_line = e.source_line.replace(v.get_ref().as_str(), "<redacted>");
+            }
+            None
+        }
+    }
+}
+
+/// The `[[user]]` entries: unique names and forge logins, a token reference,
+/// known roles, grants on configured environments only.
+fn validate_users(cx: &mut Ctx<'_>, raw: &[Spanned<RawUser>], environments: &[Environment]) -> Vec<User> {
+    let mut users = Vec::new();
+    let mut names = BTreeSet::new();
+    let mut logins: BTreeMap<(&str, String), String> = BTreeMap::new();
+    for ru in raw {
+        let span = ru.span();
+        let ru = ru.get_ref();
+        let before = cx.errors.len();
+        let name = ru.name.get_ref().clone();
+        let key = |field: &str| format!("user[{name}].{field}");
+        if !valid_user_name(&name) {
+            cx.err(
+                ru.name.span(),
+                "user.name",
+                format!("`{name}` is not a valid user name (letters, digits, `.`, `_`, `-`, `@`; 1-64 characters)"),
+            );
+        } else if !names.insert(name.clone()) {
+            cx.err(ru.name.span(), "user.name", format!("user `{name}` is defined twice"));
+        }
+        let token = match &ru.token {
+            Some(t) => secret_ref(cx, t, &key("token")),
+            None => {
+                cx.err(
+                    span.clone(),
+                    key("token"),
+                    "missing: every user needs an API token reference, e.g. token = \"env:ALICE_TOKEN\"",
+                );
+                None
+            }
+        };
+        let mut login = |field: &'static str, v: &Option<Spanned<String>>| -> Option<String> {
+            let v = v.as_ref()?;
+            let s = v.get_ref().trim();
+            if s.is_empty() || s.chars().any(char::is_whitespace) {
+                cx.err(v.span(), key(field), "must be a login without spaces");
+                return None;
+            }
+            if let Some(other) = logins.insert((field, s.to_ascii_lowercase()), name.clone()) {
+                cx.err(
+                    v.span(),
+                    key(field),
+                    format!("`{s}` is already the {field} login of user `{other}`: one login is one person"),
+                );
+            }
+            Some(s.to_string())
+        };
+        let github = login("github", &ru.github);
+        let gitlab = login("gitlab", &ru.gitlab);
+        let chat = login("chat", &ru.chat);
+        let role = ru.role.as_ref().and_then(|r| role_of(cx, r, key("role")));
+        let mut grants = BTreeMap::new();
+        for (env, r) in &ru.environments {
+            let k = format!("user[{name}].environments.{env}");
+            if let Some(role) = role_of(cx, r, k.clone()) {
+                grants.insert(env.clone(), role);
+            }
+            if !environments.iter().any(|e| &e.name == env) {
+                let known: Vec<&str> = environments.iter().map(|e| e.name.as_str()).collect();
+                cx.err(
+                    r.span(),
+                    k,
+                    format!(
+                        "unknown environment `{env}` (environments: {})",
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                );
+            }
+        }
+        if ru.role.is_none() && ru.environments.is_empty() {
+            cx.err(
+                span.clone(),
+                key("role"),
+                "the user has no role: add role = \"viewer\" (or \"deployer\", \"admin\") or environments = { NAME = \"ROLE\" }",
+            );
+        }
+        if cx.errors.len() > before {
+            continue;
+        }
+        if let Some(token) = token {
+            users.push(User {
+                name,
+                token,
+                github,
+                gitlab,
+                chat,
+                role,
+                environments: grants,
+            });
+        }
+    }
+    users
+}
+
+fn role_of(cx: &mut Ctx<'_>, v: &Spanned<String>, key: String) -> Option<Role> {
+    let r = Role::parse(v.get_ref());
+    if r.is_none() {
+        cx.err(
+            v.span(),
+            key,
+            format!(
+                "unknown role `{}` (expected `viewer`, `deployer` or `admin`)",
+                v.get_ref()
+            ),
+        );
+    }
+    r
+}
+
+fn valid_user_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
 }
 
 fn validate_server(cx: &mut Ctx<'_>, raw: Option<&RawServer>) -> ServerConfig {

@@ -1153,7 +1153,6 @@ impl Store {
     }
 }
 
-
 /// Aggregates for `/metrics`, computed from what is stored (so they survive
 /// restarts and agree between replicas).
 impl Store {
@@ -1213,7 +1212,11 @@ impl Store {
         rows.iter()
             .map(|r| {
                 let g = || q("read stage durations");
-                Ok((r.try_get("environment").map_err(g())?, r.try_get("name").map_err(g())?, r.try_get("ms").map_err(g())?))
+                Ok((
+                    r.try_get("environment").map_err(g())?,
+                    r.try_get("name").map_err(g())?,
+                    r.try_get("ms").map_err(g())?,
+                ))
             })
             .collect()
     }

@@ -218,6 +218,9 @@ public_url = "https://greenroom.example.com/"
 [github]
 webhook_secret = "env:GH_SECRET"
 
+[package]
+webhook_secret = "file:secrets/package"
+
 [[component]]
 name = "ogr"
 repo = "https://github.com/packit/ogr.git"
@@ -238,6 +241,7 @@ drain_timeout = "5m"
     assert_eq!(c.server.listen.to_string(), "127.0.0.1:9090");
     assert_eq!(c.server.public_url.as_deref(), Some("https://greenroom.example.com"));
     assert_eq!(c.webhooks.github, Some(SecretRef::Env("GH_SECRET".into())));
+    assert_eq!(c.webhooks.package, Some(SecretRef::File("/cfg/secrets/package".into())));
     assert_eq!(
         c.component("ogr").and_then(|o| o.github.clone()).as_deref(),
         Some("packit/ogr")
@@ -269,6 +273,81 @@ github = "just-a-name"
 [[environment]]
 name = "s"
 follows = "everything"
+"#
+    ));
+}
+
+#[test]
+fn users_load_with_global_and_per_environment_roles() {
+    let text = format!(
+        "{GOOD}\n{}",
+        r#"
+[[user]]
+name = "alice"
+token = "env:ALICE_TOKEN"
+github = "alice-gh"
+gitlab = "alice-gl"
+chat = "@alice:matrix.org"
+role = "admin"
+
+[[user]]
+name = "bob"
+token = "file:/run/secrets/bob"
+role = "viewer"
+environments = { staging = "deployer" }
+
+[[user]]
+name = "vic"
+token = "env:VIC_TOKEN"
+environments = { dev = "viewer" }
+"#
+    );
+    let c = ok(&text);
+    assert_eq!(c.users.len(), 3);
+    let alice = &c.users[0];
+    assert_eq!(alice.token, SecretRef::Env("ALICE_TOKEN".into()));
+    assert_eq!(alice.github.as_deref(), Some("alice-gh"));
+    assert_eq!(alice.gitlab.as_deref(), Some("alice-gl"));
+    assert_eq!(alice.chat.as_deref(), Some("@alice:matrix.org"));
+    assert_eq!(alice.role_on("staging"), Some(Role::Admin));
+    let bob = &c.users[1];
+    assert_eq!(bob.token, SecretRef::File("/run/secrets/bob".into()));
+    assert_eq!(bob.role_on("staging"), Some(Role::Deployer));
+    assert_eq!(bob.role_on("dev"), Some(Role::Viewer));
+    assert_eq!(bob.highest_role(), Some(Role::Deployer));
+    let vic = &c.users[2];
+    assert_eq!(vic.role_on("dev"), Some(Role::Viewer));
+    assert_eq!(vic.role_on("staging"), None);
+    assert!(Role::Viewer < Role::Deployer && Role::Deployer < Role::Admin);
+    assert!(ok(GOOD).users.is_empty());
+}
+
+#[test]
+fn user_problems() {
+    insta::assert_snapshot!(errors(
+        r#"
+[[environment]]
+name = "staging"
+
+[[user]]
+name = "alice"
+token = "s3cr3t-literal"
+role = "root"
+github = "al"
+
+[[user]]
+name = "alice"
+token = "env:BOB"
+github = "AL"
+environments = { prod = "admin", staging = "boss" }
+
+[[user]]
+name = "nobody"
+token = "env:NOBODY"
+
+[[user]]
+name = "has space"
+role = "viewer"
 "#
     ));
 }

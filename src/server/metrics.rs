@@ -1,0 +1,147 @@
+//! `GET /metrics`: Prometheus metrics (prometheus-client), computed at scrape
+//! time from what the store holds, so they survive restarts and agree
+//! between replicas.
+//!
+//! - `greenroom_cycles_total{environment,kind,result}`
+//! - `greenroom_stage_duration_seconds{environment,stage}` (recent stages)
+//! - `greenroom_webhook_deliveries_total{source,event,outcome}`
+//! - `greenroom_queue_depth{environment}`, `greenroom_lease_held{environment}`
+//! - `greenroom_deployed_info{environment,component,commit,ref}` = 1 for what runs now
+//!
+//! Never exports a secret: labels come from names, commits and refs only.
+
+use super::Shared;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+
+type Labels = Vec<(String, String)>;
+
+fn stage_histogram() -> Histogram {
+    // 10 ms .. ~5.8 h
+    Histogram::new(exponential_buckets(0.01, 2.0, 22))
+}
+
+/// Stages looked at for the duration histogram.
+const RECENT_STAGES: i64 = 5000;
+
+/// Renders the metrics text for `app`.
+pub async fn render(app: &crate::app::App) -> anyhow::Result<String> {
+    let mut registry = Registry::default();
+    let cycles = Family::<Labels, Counter>::default();
+    for (env, kind, result, n) in app.store.cycle_counts().await? {
+        cycles
+            .get_or_create(&vec![
+                ("environment".into(), env),
+                ("kind".into(), kind),
+                ("result".into(), result),
+            ])
+            .inc_by(u64::try_from(n).unwrap_or(0));
+    }
+    registry.register(
+        "greenroom_cycles",
+        "Cycles run, by environment, kind and result",
+        cycles,
+    );
+
+    let stages = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(stage_histogram);
+    for (env, stage, ms) in app.store.stage_durations(RECENT_STAGES).await? {
+        stages
+            .get_or_create(&vec![("environment".into(), env), ("stage".into(), stage)])
+            .observe(ms as f64 / 1000.0);
+    }
+    registry.register(
+        "greenroom_stage_duration_seconds",
+        "Durations of recent cycle stages",
+        stages,
+    );
+
+    let deliveries = Family::<Labels, Counter>::default();
+    for (source, event, outcome, n) in app.store.delivery_counts().await? {
+        deliveries
+            .get_or_create(&vec![
+                ("source".into(), source),
+                ("event".into(), event),
+                ("outcome".into(), outcome),
+            ])
+            .inc_by(u64::try_from(n).unwrap_or(0));
+    }
+    registry.register(
+        "greenroom_webhook_deliveries",
+        "Webhook deliveries, by source, event and outcome",
+        deliveries,
+    );
+
+    let queue = Family::<Labels, Gauge>::default();
+    let lease = Family::<Labels, Gauge>::default();
+    let deployed = Family::<Labels, Gauge>::default();
+    let waiting = app.store.queue(None).await?;
+    let now = app.now();
+    for inst in app.config.instances() {
+        let env = vec![("environment".to_string(), inst.name.clone())];
+        let depth = waiting
+            .iter()
+            .filter(|q| q.queue_key == inst.name || q.queue_key == inst.environment)
+            .count();
+        queue.get_or_create(&env).set(i64::try_from(depth).unwrap_or(0));
+        let held = app.store.lease(&inst.name).await?.0.is_some_and(|l| l.expires > now);
+        lease.get_or_create(&env).set(i64::from(held));
+        for d in app.store.deployed(&inst.name).await? {
+            if !matches!(d.state.as_str(), "running" | "starting") {
+                continue;
+            }
+            deployed
+                .get_or_create(&vec![
+                    ("environment".into(), inst.name.clone()),
+                    ("component".into(), d.component.clone()),
+                    (
+                        "commit".into(),
+                        d.entry.commit.clone().or(d.entry.image.clone()).unwrap_or_default(),
+                    ),
+                    ("ref".into(), d.entry.reference.clone().unwrap_or_default()),
+                ])
+                .set(1);
+        }
+    }
+    registry.register(
+        "greenroom_queue_depth",
+        "Requests waiting for an environment's lease",
+        queue,
+    );
+    registry.register(
+        "greenroom_lease_held",
+        "Whether an environment is leased (1) or free (0)",
+        lease,
+    );
+    registry.register(
+        "greenroom_deployed_info",
+        "What runs now: 1 per environment, component, commit and ref",
+        deployed,
+    );
+
+    let mut out = String::new();
+    encode(&mut out, &registry).map_err(|e| anyhow::anyhow!("cannot encode metrics: {e}"))?;
+    Ok(out)
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(s): State<Arc<Shared>>) -> Response {
+    match render(&s.app).await {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}\n")).into_response(),
+    }
+}
