@@ -61,6 +61,12 @@ pub struct EnvironmentStatus {
     pub last_cycle: Option<CycleSummary>,
     /// Components.
     pub components: Vec<ComponentStatus>,
+    /// The scheduler's next action and why (when `greenroom serve` drives it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    /// The scheduler's last decision and its reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_decision: Option<String>,
 }
 
 /// A cycle in `history` and `status`.
@@ -165,6 +171,22 @@ pub async fn status(app: &App, env: Option<&str>) -> anyhow::Result<Vec<Environm
             .map(|q| q.holder)
             .collect();
         let last = app.store.cycles(Some(std::slice::from_ref(&inst.name)), 1).await?;
+        let next = match app.store.policy_state(&inst.name).await? {
+            Some(json) => serde_json::from_str::<greenroom_core::policy::State>(&json).ok().map(|st| {
+                let n = st.next_action(&app.config.policy);
+                match n.at {
+                    Some(at) => format!("{} (at {})", n.what, time::format(at)),
+                    None => n.what,
+                }
+            }),
+            None => None,
+        };
+        let last_decision = app
+            .store
+            .decisions(Some(&inst.name), 1)
+            .await?
+            .first()
+            .map(|d| format!("{} {}: {}", time::format(d.at), d.kind, d.reason));
         out.push(EnvironmentStatus {
             environment: inst.name.clone(),
             manifest,
@@ -172,6 +194,8 @@ pub async fn status(app: &App, env: Option<&str>) -> anyhow::Result<Vec<Environm
             queue,
             last_cycle: last.first().map(CycleSummary::of),
             components,
+            next,
+            last_decision,
         });
     }
     Ok(out)
@@ -199,6 +223,12 @@ pub fn render_status(envs: &[EnvironmentStatus]) -> String {
         }
         if let Some(c) = &e.last_cycle {
             let _ = writeln!(s, "  last cycle: {} {} ({}, {})", c.id, c.result, c.kind, c.started_at);
+        }
+        if let Some(d) = &e.last_decision {
+            let _ = writeln!(s, "  last decision: {d}");
+        }
+        if let Some(n) = &e.next {
+            let _ = writeln!(s, "  next: {n}");
         }
         let width = e.components.iter().map(|c| c.name.len()).max().unwrap_or(0);
         for c in &e.components {

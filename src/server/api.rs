@@ -544,7 +544,10 @@ fn body_required<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Fail
 // ---------------------------------------------------------------------------
 // Handlers.
 
-async fn environment_view(app: &App, st: status::EnvironmentStatus) -> Result<EnvironmentView, Fail> {
+async fn environment_view(app: &App, mut st: status::EnvironmentStatus) -> Result<EnvironmentView, Fail> {
+    // The API has richer fields of its own for these (`next`, `decisions`).
+    st.next = None;
+    st.last_decision = None;
     let env_name = environment_of(app, &st.environment)?;
     let state: Option<policy::State> = match app.store.policy_state(&env_name).await? {
         Some(json) => serde_json::from_str(&json).ok(),
