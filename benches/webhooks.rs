@@ -673,10 +673,32 @@ async fn bench(o: &Options) {
         drained(drained_child)
     );
 
+    // What the scheduler reads per step through a backlog: one page of
+    // unprocessed rows. Timed once over the intake-only database's backlog.
+    let probe = greenroom_store::Store::open(&intake_db)
+        .await
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", intake_db.display()));
+    let t = Instant::now();
+    let backlog = probe
+        .unprocessed_deliveries(0, 64)
+        .await
+        .unwrap_or_else(|e| panic!("unprocessed deliveries: {e}"));
+    let took = t.elapsed();
+    let bytes: usize = backlog.iter().map(|d| d.body.len()).sum();
+    let n = backlog.len();
+    drop(backlog);
+    probe.close().await;
+    println!(
+        "one page of Store::unprocessed_deliveries (what the scheduler reads per 64 deliveries), {n} rows: \
+         {:.0} ms, {:.0} MiB of bodies",
+        took.as_secs_f64() * 1000.0,
+        bytes as f64 / MIB
+    );
+
     println!("\nresident memory:");
     println!(
         "child `greenroom serve` (pid {pid}): ready in {} ms; idle {:.1} MiB (peak so far {:.1}); \
-         peak under load (VmHWM) {:.1} MiB; {:.1} MiB right after the load, {:.1} MiB once drained",
+         peak under load (VmHWM) {:.1} MiB; {:.1} MiB right after the load, {:.1} MiB after the drain wait",
         startup.as_millis(),
         idle_child / MIB,
         idle_child_hwm / MIB,

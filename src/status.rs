@@ -172,13 +172,15 @@ pub async fn status(app: &App, env: Option<&str>) -> anyhow::Result<Vec<Environm
             .collect();
         let last = app.store.cycles(Some(std::slice::from_ref(&inst.name)), 1).await?;
         let next = match app.store.policy_state(&inst.name).await? {
-            Some(json) => serde_json::from_str::<greenroom_core::policy::State>(&json).ok().map(|st| {
-                let n = st.next_action(&app.config.policy);
-                match n.at {
-                    Some(at) => format!("{} (at {})", n.what, time::format(at)),
-                    None => n.what,
-                }
-            }),
+            Some(json) => serde_json::from_str::<greenroom_core::policy::State>(&json)
+                .ok()
+                .map(|st| {
+                    let n = st.next_action(&app.config.policy);
+                    match n.at {
+                        Some(at) => format!("{} (at {})", n.what, time::format(at)),
+                        None => n.what,
+                    }
+                }),
             None => None,
         };
         let last_decision = app

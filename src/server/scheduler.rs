@@ -71,6 +71,8 @@ struct Scheduler {
     leases: BTreeMap<String, Option<String>>,
     running: BTreeMap<String, Running>,
     next_cycle: u64,
+    /// Every delivery with a row id up to this one has been processed.
+    processed_up_to: i64,
     /// Supervision: failed restart attempts and when the next may happen.
     crashes: BTreeMap<(String, String), (u32, Millis)>,
     restarting: std::collections::BTreeSet<(String, String)>,
@@ -105,6 +107,7 @@ pub async fn run(app: Arc<App>, mut rx: mpsc::UnboundedReceiver<Work>, tx: mpsc:
         leases: BTreeMap::new(),
         running: BTreeMap::new(),
         next_cycle: u64::try_from(app.now()).unwrap_or(1),
+        processed_up_to: 0,
         crashes: BTreeMap::new(),
         restarting: Default::default(),
     };
@@ -157,22 +160,17 @@ impl Scheduler {
             }
             self.step(&env.name, Event::Tick).await;
         }
-        for d in self.app.store.unprocessed_deliveries().await? {
-            self.delivery(d).await;
-        }
+        self.process_deliveries(i64::MAX).await;
         Ok(())
     }
 
     async fn handle(&mut self, w: Work) {
         match w {
-            Work::Delivery(id) => match self.app.store.unprocessed_deliveries().await {
-                Ok(ds) => {
-                    for d in ds.into_iter().filter(|d| d.id <= id) {
-                        self.delivery(d).await;
-                    }
+            Work::Delivery(id) => {
+                if id > self.processed_up_to {
+                    self.process_deliveries(id).await;
                 }
-                Err(e) => tracing::error!("cannot read deliveries: {e}"),
-            },
+            }
             Work::Policy { env, event } => self.step(&env, event).await,
             Work::Restarted { env, component, result } => {
                 let key = (env.clone(), component.clone());
@@ -531,6 +529,39 @@ impl Scheduler {
                 event: Event::PollResult { changed },
             });
         });
+    }
+
+    /// Processes stored, unprocessed deliveries in order, a page at a time,
+    /// up to row id `upto` (a delivery stored later is announced by its own
+    /// message).
+    async fn process_deliveries(&mut self, upto: i64) {
+        const PAGE: i64 = 64;
+        loop {
+            let page = match self.app.store.unprocessed_deliveries(self.processed_up_to, PAGE).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!("cannot read deliveries: {e}");
+                    return;
+                }
+            };
+            let full = page.len() as i64 == PAGE;
+            for d in page {
+                if d.id > upto {
+                    return;
+                }
+                let id = d.id;
+                self.delivery(d).await;
+                self.processed_up_to = id;
+            }
+            if !full {
+                // Everything stored up to `upto` is processed (rows that were
+                // not `accepted` had been processed before).
+                if upto != i64::MAX {
+                    self.processed_up_to = self.processed_up_to.max(upto);
+                }
+                return;
+            }
+        }
     }
 
     /// What a delivery means: triggers for the environments that follow what

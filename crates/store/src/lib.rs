@@ -1048,10 +1048,14 @@ impl Store {
         })
     }
 
-    /// Deliveries stored but not processed yet (oldest first): after a
-    /// restart, these are processed before anything new.
-    pub async fn unprocessed_deliveries(&self) -> Result<Vec<DeliveryRecord>> {
-        let rows = sqlx::query("SELECT * FROM deliveries WHERE outcome = 'accepted' ORDER BY id")
+    /// Deliveries stored but not processed yet, oldest first, with row id
+    /// greater than `after`, at most `limit` of them (bodies included, so
+    /// callers page through a backlog instead of loading it whole): after a
+    /// restart these are processed before anything new.
+    pub async fn unprocessed_deliveries(&self, after: i64, limit: i64) -> Result<Vec<DeliveryRecord>> {
+        let rows = sqlx::query("SELECT * FROM deliveries WHERE outcome = 'accepted' AND id > $1 ORDER BY id LIMIT $2")
+            .bind(after)
+            .bind(limit)
             .fetch_all(&self.pool)
             .await
             .map_err(q("list deliveries"))?;

@@ -290,11 +290,13 @@ async fn deliveries_are_stored_once_and_decisions_and_policy_state_round_trip() 
         .expect("store"),
         Stored::New(_)
     ));
-    assert_eq!(s.unprocessed_deliveries().await.expect("list").len(), 2);
+    assert_eq!(s.unprocessed_deliveries(0, 10).await.expect("list").len(), 2);
+    assert_eq!(s.unprocessed_deliveries(0, 1).await.expect("page").len(), 1);
+    assert_eq!(s.unprocessed_deliveries(id, 10).await.expect("after").len(), 1);
     s.finish_delivery(id, "trigger", Some("push to main"), 5)
         .await
         .expect("finish");
-    assert_eq!(s.unprocessed_deliveries().await.expect("list").len(), 1);
+    assert_eq!(s.unprocessed_deliveries(0, 10).await.expect("list").len(), 1);
     let all = s.deliveries(10).await.expect("list");
     assert_eq!(all.len(), 2);
     assert_eq!(all[1].outcome, "trigger");
