@@ -322,3 +322,41 @@ fn stop_stops_everything_and_is_recorded() {
         common::procs_under(&sb.state)
     );
 }
+
+#[test]
+fn failing_build_stops_the_cycle_before_anything_is_deployed() {
+    let sb = Sandbox::new(34);
+    // dashboard's build fails on the PR that adds BROKEN.
+    let failing = "echo building; if [ -f BROKEN ]; then echo 'compile error: BROKEN is not allowed' >&2; exit 2; fi; \
+                   printf '%s\\n' \"$GREENROOM_COMMIT\" > .greenroom-built";
+    let text = std::fs::read_to_string(&sb.config).expect("config").replace(
+        &common::toml_str(&sb.build_command("dashboard")),
+        &common::toml_str(failing),
+    );
+    sb.write_config(&text);
+    sb.ok(&["deploy", "--env", "staging"]);
+    let before = sb.status("staging");
+    let cycles = sb.history().len();
+
+    let out = sb.run(&["deploy", "--env", "staging", "ogr=1", "dashboard=3"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let all = out.all();
+    assert!(all.contains("build of dashboard failed (exit status 2)"), "{all}");
+    assert!(all.contains("compile error: BROKEN is not allowed"), "{all}");
+    assert!(all.contains("nothing was deployed"), "{all}");
+
+    // Nothing changed: same commits, same cycles that put them there; the failed cycle is recorded.
+    let after = sb.status("staging");
+    for name in ["ogr", "packit-service", "dashboard"] {
+        let (b, a) = (Sandbox::component(&before, name), Sandbox::component(&after, name));
+        assert_eq!(
+            (&a["commit"], &a["cycle"], &a["state"]),
+            (&b["commit"], &b["cycle"], &b["state"]),
+            "{name}"
+        );
+    }
+    let history = sb.history();
+    assert_eq!(history.len(), cycles + 1);
+    assert_eq!(history[0]["result"], "failed");
+    sb.ok(&["stop", "--env", "staging"]);
+}

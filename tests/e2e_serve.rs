@@ -58,7 +58,7 @@ fn github_headers(event: &str, delivery: &str, body: &[u8]) -> Vec<(&'static str
 
 #[test]
 fn signed_push_is_stored_once_and_leads_to_a_scheduled_cycle() {
-    let index = 30;
+    let index = 35;
     let port = 21000 + 100 * index + 90;
     let extra = format!(
         "\n[server]\nlisten = \"127.0.0.1:{port}\"\n\n[github]\nwebhook_secret = \"env:GREENROOM_E2E_HOOK_SECRET\"\n\n[policy]\nsettle = \"0s\"\ncooldown = \"0s\"\n"
