@@ -52,6 +52,10 @@ pub enum Command {
     Lease(LeaseArgs),
     /// Free an environment's lease
     Release(ReleaseArgs),
+    /// Pause the scheduled cycles of an environment (triggers are kept, not lost)
+    Pause(PauseArgs),
+    /// Resume the scheduled cycles of a paused environment
+    Resume(EnvArg),
     /// Which components, commits and PRs differ between two cycles or manifests
     Diff(DiffArgs),
     /// Show a component's captured output
@@ -172,6 +176,17 @@ pub struct ReleaseArgs {
     /// Release even if someone else holds it
     #[arg(long)]
     pub force: bool,
+}
+
+/// `pause` arguments.
+#[derive(Args, Debug)]
+pub struct PauseArgs {
+    /// Environment [default: the first environment]
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// Why (shown in status and recorded with the decision)
+    #[arg(long, default_value = "")]
+    pub reason: String,
 }
 
 /// `diff` arguments.
@@ -407,6 +422,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     Some(l) => println!("released {env} (was held by {}: {})", l.holder, l.reason),
                     None => println!("{env} was not leased"),
                 }
+            }
+            Ok(0)
+        }
+        Command::Pause(a) => {
+            let app = open(&cli).await?;
+            let env = default_env(&app, a.env.as_deref())?;
+            let p = crate::pausing::pause(&app, &env, &app.holder, &a.reason).await?;
+            if cli.json {
+                print_json(&p)?;
+            } else {
+                println!(
+                    "{env}: scheduled cycles paused by {} (triggers are kept until `greenroom resume --env {env}`)",
+                    p.by
+                );
+            }
+            Ok(0)
+        }
+        Command::Resume(a) => {
+            let app = open(&cli).await?;
+            let env = default_env(&app, a.env.as_deref())?;
+            let p = crate::pausing::resume(&app, &env, &app.holder).await?;
+            if cli.json {
+                print_json(&p)?;
+            } else {
+                println!("{env}: scheduled cycles resumed by {}", p.by);
             }
             Ok(0)
         }

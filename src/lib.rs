@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod identity;
 pub mod leasing;
+pub mod pausing;
 pub mod progress;
 pub mod quickstart;
 pub mod resolve;

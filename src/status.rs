@@ -61,6 +61,9 @@ pub struct EnvironmentStatus {
     pub last_cycle: Option<CycleSummary>,
     /// Components.
     pub components: Vec<ComponentStatus>,
+    /// Set while scheduled cycles are paused: who, why, since.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused: Option<greenroom_store::PauseRecord>,
     /// The scheduler's next action and why (when `greenroom serve` drives it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
@@ -198,6 +201,7 @@ pub async fn status(app: &App, env: Option<&str>) -> anyhow::Result<Vec<Environm
             components,
             next,
             last_decision,
+            paused: app.store.pause(&inst.name).await?.filter(|p| p.paused),
         });
     }
     Ok(out)
@@ -225,6 +229,9 @@ pub fn render_status(envs: &[EnvironmentStatus]) -> String {
         }
         if let Some(c) = &e.last_cycle {
             let _ = writeln!(s, "  last cycle: {} {} ({}, {})", c.id, c.result, c.kind, c.started_at);
+        }
+        if let Some(p) = &e.paused {
+            let _ = writeln!(s, "  PAUSED by {} since {}: {}", p.by, time::format(p.since), p.reason);
         }
         if let Some(d) = &e.last_decision {
             let _ = writeln!(s, "  last decision: {d}");

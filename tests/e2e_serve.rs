@@ -225,3 +225,77 @@ fn serve_restarts_a_component_that_died() {
     server.kill9();
     sb.ok(&["stop", "--env", "solo"]);
 }
+
+#[test]
+fn a_paused_environment_keeps_its_triggers_until_resumed() {
+    let index = 36;
+    let port = 21000 + 100 * index + 90;
+    let extra = format!(
+        "\n[server]\nlisten = \"127.0.0.1:{port}\"\n\n[github]\nwebhook_secret = \"env:GREENROOM_E2E_HOOK_SECRET\"\n\n[policy]\nsettle = \"0s\"\ncooldown = \"0s\"\n"
+    );
+    let mut sb = Sandbox::with(
+        index,
+        Options {
+            extra,
+            ..Options::default()
+        },
+    );
+    let text = std::fs::read_to_string(&sb.config).expect("config").replacen(
+        "name = \"ogr\"\n",
+        "name = \"ogr\"\ngithub = \"Codertocat/Hello-World\"\n",
+        1,
+    );
+    sb.write_config(&text);
+    sb.env.push(("GREENROOM_E2E_HOOK_SECRET".into(), SECRET.into()));
+    sb.ok(&[
+        "pause",
+        "--env",
+        "staging",
+        "--as",
+        "alice",
+        "--reason",
+        "release freeze",
+    ]);
+    let st = sb.status("staging");
+    assert_eq!(st["paused"]["by"], "alice", "{st}");
+    // A pool cannot be paused; an unknown environment is named.
+    assert_eq!(sb.run(&["pause", "--env", "dev"]).code, 2);
+
+    let server = sb.spawn(&["serve"]);
+    wait_until("the server to answer /healthz", || {
+        http_get(&format!("http://127.0.0.1:{port}/healthz")).filter(|(c, _)| *c == 200)
+    });
+    let body = push_payload();
+    let (code, resp) = post(port, "/webhooks/github", &github_headers("push", "p-1", &body), &body);
+    assert_eq!(code, 200, "{resp}");
+    // The trigger is held, said so, and nothing is scheduled while paused.
+    wait_until("the held trigger to be recorded", || {
+        let st = sb.status("staging");
+        st["last_decision"]
+            .as_str()
+            .filter(|d| d.contains("paused") || d.contains("held"))
+            .map(str::to_string)
+    });
+    let scheduled = |sb: &Sandbox| {
+        sb.history()
+            .into_iter()
+            .filter(|c| {
+                c["environment"] == "staging" && c["request"].as_str().is_some_and(|r| r.starts_with("scheduled"))
+            })
+            .count()
+    };
+    assert_eq!(scheduled(&sb), 0);
+
+    sb.ok(&["resume", "--env", "staging", "--as", "bob"]);
+    assert_eq!(sb.run(&["resume", "--env", "staging"]).code, 2, "not paused any more");
+    wait_until("a scheduled cycle after the resume", || {
+        sb.history().into_iter().find(|c| {
+            c["environment"] == "staging"
+                && c["request"].as_str().is_some_and(|r| r.starts_with("scheduled"))
+                && c["result"] == "succeeded"
+        })
+    });
+    assert!(sb.status("staging").get("paused").is_none());
+    server.kill9();
+    sb.ok(&["stop", "--env", "staging"]);
+}

@@ -529,6 +529,15 @@ pub struct ReleaseBody {
     pub force: bool,
 }
 
+/// Pause scheduled cycles.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PauseBody {
+    /// Why (shown in status and recorded with the decision).
+    #[serde(default)]
+    pub reason: String,
+}
+
 /// Parses a JSON body, answering 400 with serde's reason.
 fn body<T: serde::de::DeserializeOwned + Default>(bytes: &[u8], empty_ok: bool) -> Result<T, Fail> {
     if empty_ok && bytes.iter().all(u8::is_ascii_whitespace) {
@@ -545,9 +554,10 @@ fn body_required<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Fail
 // Handlers.
 
 async fn environment_view(app: &App, mut st: status::EnvironmentStatus) -> Result<EnvironmentView, Fail> {
-    // The API has richer fields of its own for these (`next`, `decisions`).
+    // The API has fields of its own for these (`next`, `decisions`, `paused`).
     st.next = None;
     st.last_decision = None;
+    let paused_in_store = st.paused.take().is_some();
     let env_name = environment_of(app, &st.environment)?;
     let state: Option<policy::State> = match app.store.policy_state(&env_name).await? {
         Some(json) => serde_json::from_str(&json).ok(),
@@ -566,7 +576,7 @@ async fn environment_view(app: &App, mut st: status::EnvironmentStatus) -> Resul
     });
     Ok(EnvironmentView {
         status: st,
-        paused: state.as_ref().is_some_and(|s| s.paused.is_some()),
+        paused: paused_in_store || state.as_ref().is_some_and(|s| s.paused.is_some()),
         decisions: decisions.iter().map(DecisionView::of).collect(),
         next,
     })
@@ -991,6 +1001,43 @@ async fn release(
     Ok(Json(ReleaseAnswer { released }))
 }
 
+/// Pause scheduled cycles of an environment.
+#[utoipa::path(post, path = "/api/v1/environments/{name}/pause", tag = "write",
+    description = "Pauses the scheduled cycles of a (non-pool) environment; triggers arriving meanwhile are kept and served after `resume`. Needs deployer.",
+    params(("name" = String, Path, description = "environment")),
+    request_body(content = PauseBody, description = "optional"),
+    responses((status = 200, body = Object), (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 403, body = ApiError), (status = 404, body = ApiError)),
+    security(("bearer" = [])))]
+async fn pause(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    bytes: axum::body::Bytes,
+) -> Answer<greenroom_store::PauseRecord> {
+    let who = user(&s, &headers)?;
+    let b: PauseBody = body(&bytes, true)?;
+    require(&s.app, who, &name, Role::Deployer)?;
+    Ok(Json(crate::pausing::pause(&s.app, &name, &who.name, &b.reason).await?))
+}
+
+/// Resume scheduled cycles of an environment.
+#[utoipa::path(post, path = "/api/v1/environments/{name}/resume", tag = "write",
+    description = "Resumes the scheduled cycles of a paused environment. Needs deployer.",
+    params(("name" = String, Path, description = "environment")),
+    responses((status = 200, body = Object), (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 403, body = ApiError), (status = 404, body = ApiError)),
+    security(("bearer" = [])))]
+async fn resume(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Answer<greenroom_store::PauseRecord> {
+    let who = user(&s, &headers)?;
+    require(&s.app, who, &name, Role::Deployer)?;
+    Ok(Json(crate::pausing::resume(&s.app, &name, &who.name).await?))
+}
+
 // ---------------------------------------------------------------------------
 // OpenAPI.
 
@@ -1008,6 +1055,8 @@ async fn release(
         deploy,
         lease,
         release,
+        pause,
+        resume,
         openapi_json
     ),
     components(schemas(
@@ -1063,6 +1112,8 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/environments/{name}/deploy", post(deploy))
         .route("/environments/{name}/lease", post(lease))
         .route("/environments/{name}/release", post(release))
+        .route("/environments/{name}/pause", post(pause))
+        .route("/environments/{name}/resume", post(resume))
         .route("/cycles", get(list_cycles))
         .route("/cycles/{id}", get(get_cycle))
         .route("/manifests/{id}", get(get_manifest))
@@ -1084,7 +1135,7 @@ mod tests {
     fn the_document_lists_every_route() {
         let doc = serde_json::to_value(openapi()).unwrap_or_default();
         let paths = doc["paths"].as_object().map(|p| p.len()).unwrap_or(0);
-        assert_eq!(paths, 11, "{doc:#}");
+        assert_eq!(paths, 13, "{doc:#}");
         assert!(doc["openapi"].as_str().unwrap_or("").starts_with("3."));
     }
 

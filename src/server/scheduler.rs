@@ -129,6 +129,7 @@ pub async fn run(app: Arc<App>, mut rx: mpsc::UnboundedReceiver<Work>, tx: mpsc:
             }
             _ = lease_check.tick() => {
                 s.check_leases().await;
+                s.check_pauses().await;
                 s.supervise().await;
             }
         }
@@ -145,9 +146,13 @@ impl Scheduler {
                 }),
                 None => State::new(&env.name),
             };
-            let interrupted = state.running().map(|r| r.cycle);
             self.states.insert(env.name.clone(), state);
+        }
+        // Pauses written while no server ran apply before anything is scheduled.
+        self.check_pauses().await;
+        for env in scheduled(&self.app) {
             // A cycle that was running when the server died is over.
+            let interrupted = self.states.get(&env.name).and_then(|s| s.running().map(|r| r.cycle));
             if let Some(cycle) = interrupted {
                 self.step(
                     &env.name,
@@ -268,6 +273,33 @@ impl Scheduler {
                     None => Event::LeaseFree,
                 };
                 self.step(&env.name, event).await;
+            }
+        }
+    }
+
+    /// Feeds pauses and resumes written by the CLI or the API to the policy.
+    async fn check_pauses(&mut self) {
+        for env in scheduled(&self.app) {
+            let wanted = match self.app.store.pause(&env.name).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!("cannot read the pause state of {}: {e}", env.name);
+                    continue;
+                }
+            };
+            let Some(wanted) = wanted else { continue };
+            let paused = self.states.get(&env.name).is_some_and(|s| s.paused.is_some());
+            if wanted.paused && !paused {
+                self.step(
+                    &env.name,
+                    Event::Pause {
+                        by: wanted.by,
+                        reason: wanted.reason,
+                    },
+                )
+                .await;
+            } else if !wanted.paused && paused {
+                self.step(&env.name, Event::Resume { by: wanted.by }).await;
             }
         }
     }

@@ -1226,5 +1226,61 @@ impl Store {
     }
 }
 
+/// Whether an environment is paused, by whom, why and since when (the last
+/// pause or resume).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PauseRecord {
+    /// Environment.
+    pub environment: String,
+    /// Paused (true) or resumed (false).
+    pub paused: bool,
+    /// Who paused or resumed it.
+    pub by: String,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub since: Millis,
+}
+
+impl Store {
+    /// Records a pause (`paused`) or a resume of an environment.
+    pub async fn set_pause(&self, environment: &str, paused: bool, by: &str, reason: &str, now: Millis) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO pauses (environment, paused, by_whom, reason, since) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (environment) DO UPDATE SET paused = excluded.paused, by_whom = excluded.by_whom, \
+             reason = excluded.reason, since = excluded.since",
+        )
+        .bind(environment)
+        .bind(i64::from(paused))
+        .bind(by)
+        .bind(reason)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(q("record pause"))?;
+        Ok(())
+    }
+
+    /// The last pause or resume of an environment.
+    pub async fn pause(&self, environment: &str) -> Result<Option<PauseRecord>> {
+        let row = sqlx::query("SELECT * FROM pauses WHERE environment = $1")
+            .bind(environment)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read pause"))?;
+        row.map(|r| {
+            let g = || q("read pause");
+            Ok(PauseRecord {
+                environment: r.try_get("environment").map_err(g())?,
+                paused: r.try_get::<i64, _>("paused").map_err(g())? != 0,
+                by: r.try_get("by_whom").map_err(g())?,
+                reason: r.try_get("reason").map_err(g())?,
+                since: r.try_get("since").map_err(g())?,
+            })
+        })
+        .transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -328,3 +328,22 @@ async fn deliveries_are_stored_once_and_decisions_and_policy_state_round_trip() 
         Some("{\"a\":2}")
     );
 }
+
+#[tokio::test]
+async fn pauses_record_the_last_pause_or_resume() {
+    let (_d, s) = store().await;
+    assert_eq!(s.pause("staging").await.expect("read"), None);
+    s.set_pause("staging", true, "alice", "release freeze", 5)
+        .await
+        .expect("pause");
+    let p = s.pause("staging").await.expect("read").expect("paused");
+    assert!(p.paused);
+    assert_eq!(
+        (p.by.as_str(), p.reason.as_str(), p.since),
+        ("alice", "release freeze", 5)
+    );
+    s.set_pause("staging", false, "bob", "", 9).await.expect("resume");
+    let p = s.pause("staging").await.expect("read").expect("row");
+    assert!(!p.paused);
+    assert_eq!(p.by, "bob");
+}
