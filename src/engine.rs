@@ -1341,23 +1341,7 @@ async fn stop_deployed(
                     .into_iter()
                     .find(|i| i.name == d.environment)
                     .with_context(|| format!("environment {} vanished from the config", d.environment))?;
-                let vars = resolve::vars_for(env, &inst)?;
-                let run_dir = app.paths.run_dir(&d.environment, &d.component);
-                let manifest_file = app.paths.cycle_dir(d.cycle_id).join("manifest.json");
-                let endpoints = BTreeMap::from([(d.component.clone(), (d.port.unwrap_or(0), d.url.clone()))]);
-                let env_vars = ComponentVars {
-                    inst: &inst,
-                    component: &d.component,
-                    entry: &d.entry,
-                    artifact: d.artifact.as_deref(),
-                    cycle: d.cycle_id,
-                    manifest_id: "",
-                    manifest_file: &manifest_file,
-                    run_dir: &run_dir,
-                    endpoints: &endpoints,
-                    vars: &vars,
-                }
-                .to_env();
+                let (vars, env_vars, run_dir) = recorded_env(app, env, &inst, d).await?;
                 let log = d
                     .log_path
                     .clone()
@@ -1398,6 +1382,42 @@ async fn stop_deployed(
     };
     app.store.set_deployed(&stopped).await?;
     Ok(())
+}
+
+/// The variables a recorded component runs with (its entry, artifact, cycle,
+/// port and the instance's variables), to stop or restart it as it was
+/// started. Returns the instance's variables (for redaction), the component's
+/// variables, and its run directory.
+async fn recorded_env(
+    app: &App,
+    env: &Environment,
+    inst: &Instance,
+    d: &Deployed,
+) -> anyhow::Result<(Vars, Vec<(String, String)>, PathBuf)> {
+    let vars = resolve::vars_for(env, inst)?;
+    let endpoints = endpoints(app, env, inst).await?;
+    let run_dir = app.paths.run_dir(&inst.name, &d.component);
+    let manifest_file = app.paths.cycle_dir(d.cycle_id).join("manifest.json");
+    let manifest_id = app
+        .store
+        .environment_manifest(&inst.name)
+        .await?
+        .and_then(|(m, _)| m)
+        .unwrap_or_default();
+    let env_vars = ComponentVars {
+        inst,
+        component: &d.component,
+        entry: &d.entry,
+        artifact: d.artifact.as_deref(),
+        cycle: d.cycle_id,
+        manifest_id: &manifest_id,
+        manifest_file: &manifest_file,
+        run_dir: &run_dir,
+        endpoints: &endpoints,
+        vars: &vars,
+    }
+    .to_env();
+    Ok((vars, env_vars, run_dir))
 }
 
 /// `greenroom stop`: stops everything an instance runs, as a cycle, under its lease.
@@ -1545,30 +1565,8 @@ pub async fn restart_component(app: &App, inst: &Instance, d: &Deployed) -> anyh
         .run
         .clone()
         .with_context(|| format!("component {} has no `run` command", d.component))?;
-    let vars = resolve::vars_for(env, inst)?;
-    let endpoints = endpoints(app, env, inst).await?;
-    let run_dir = app.paths.run_dir(&inst.name, &d.component);
+    let (vars, env_vars, run_dir) = recorded_env(app, env, inst, d).await?;
     std::fs::create_dir_all(&run_dir).with_context(|| format!("cannot create {}", run_dir.display()))?;
-    let manifest_file = app.paths.cycle_dir(d.cycle_id).join("manifest.json");
-    let manifest_id = app
-        .store
-        .environment_manifest(&inst.name)
-        .await?
-        .and_then(|(m, _)| m)
-        .unwrap_or_default();
-    let env_vars = ComponentVars {
-        inst,
-        component: &d.component,
-        entry: &d.entry,
-        artifact: d.artifact.as_deref(),
-        cycle: d.cycle_id,
-        manifest_id: &manifest_id,
-        manifest_file: &manifest_file,
-        run_dir: &run_dir,
-        endpoints: &endpoints,
-        vars: &vars,
-    }
-    .to_env();
     let cwd = d
         .artifact
         .as_deref()

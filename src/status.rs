@@ -73,7 +73,7 @@ pub struct EnvironmentStatus {
 }
 
 /// A cycle in `history` and `status`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CycleSummary {
     /// Cycle number.
     pub id: i64,
@@ -98,7 +98,8 @@ pub struct CycleSummary {
 }
 
 impl CycleSummary {
-    fn of(c: &CycleRecord) -> CycleSummary {
+    /// From a stored cycle.
+    pub fn of(c: &CycleRecord) -> CycleSummary {
         CycleSummary {
             id: c.id,
             environment: c.environment.clone(),

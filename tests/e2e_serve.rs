@@ -56,9 +56,10 @@ fn github_headers(event: &str, delivery: &str, body: &[u8]) -> Vec<(&'static str
     ]
 }
 
-#[test]
-fn signed_push_is_stored_once_and_leads_to_a_scheduled_cycle() {
-    let index = 35;
+/// A sandbox whose server listens on its own port, verifies GitHub
+/// signatures with [`SECRET`], schedules without settle or cooldown, and
+/// has `ogr` stand for the fixture's repository.
+fn webhook_sandbox(index: u16) -> (Sandbox, u16) {
     let port = 21000 + 100 * index + 90;
     let extra = format!(
         "\n[server]\nlisten = \"127.0.0.1:{port}\"\n\n[github]\nwebhook_secret = \"env:GREENROOM_E2E_HOOK_SECRET\"\n\n[policy]\nsettle = \"0s\"\ncooldown = \"0s\"\n"
@@ -70,7 +71,6 @@ fn signed_push_is_stored_once_and_leads_to_a_scheduled_cycle() {
             ..Options::default()
         },
     );
-    // ogr is the component the fixture's repository stands for.
     let text = std::fs::read_to_string(&sb.config).expect("config").replacen(
         "name = \"ogr\"\n",
         "name = \"ogr\"\ngithub = \"Codertocat/Hello-World\"\n",
@@ -78,6 +78,12 @@ fn signed_push_is_stored_once_and_leads_to_a_scheduled_cycle() {
     );
     sb.write_config(&text);
     sb.env.push(("GREENROOM_E2E_HOOK_SECRET".into(), SECRET.into()));
+    (sb, port)
+}
+
+#[test]
+fn signed_push_is_stored_once_and_leads_to_a_scheduled_cycle() {
+    let (sb, port) = webhook_sandbox(35);
 
     let server = sb.spawn(&["serve"]);
     wait_until("the server to answer /healthz", || {
@@ -228,25 +234,7 @@ fn serve_restarts_a_component_that_died() {
 
 #[test]
 fn a_paused_environment_keeps_its_triggers_until_resumed() {
-    let index = 36;
-    let port = 21000 + 100 * index + 90;
-    let extra = format!(
-        "\n[server]\nlisten = \"127.0.0.1:{port}\"\n\n[github]\nwebhook_secret = \"env:GREENROOM_E2E_HOOK_SECRET\"\n\n[policy]\nsettle = \"0s\"\ncooldown = \"0s\"\n"
-    );
-    let mut sb = Sandbox::with(
-        index,
-        Options {
-            extra,
-            ..Options::default()
-        },
-    );
-    let text = std::fs::read_to_string(&sb.config).expect("config").replacen(
-        "name = \"ogr\"\n",
-        "name = \"ogr\"\ngithub = \"Codertocat/Hello-World\"\n",
-        1,
-    );
-    sb.write_config(&text);
-    sb.env.push(("GREENROOM_E2E_HOOK_SECRET".into(), SECRET.into()));
+    let (sb, port) = webhook_sandbox(36);
     sb.ok(&[
         "pause",
         "--env",

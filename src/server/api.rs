@@ -314,47 +314,21 @@ pub struct EnvironmentView {
     pub next: Option<NextView>,
 }
 
-/// A cycle as listed.
+/// A cycle as listed: `greenroom history --json`'s fields plus its duration.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CycleView {
-    /// Cycle number.
-    pub id: i64,
-    /// Environment instance.
-    pub environment: String,
-    /// `deploy` or `stop`.
-    pub kind: String,
-    /// Manifest id.
-    pub manifest: Option<String>,
-    /// `running`, `succeeded`, `failed`, `interrupted`, `fenced`.
-    pub result: String,
-    /// Start (RFC 3339).
-    pub started_at: String,
-    /// End (RFC 3339).
-    pub finished_at: Option<String>,
+    /// The cycle as `history` reports it.
+    #[serde(flatten)]
+    pub cycle: status::CycleSummary,
     /// Duration in milliseconds, once finished.
     pub duration_ms: Option<i64>,
-    /// Who asked.
-    pub requested_by: String,
-    /// The request as typed.
-    pub request: String,
-    /// Why it failed.
-    pub error: Option<String>,
 }
 
 impl CycleView {
     fn of(c: &greenroom_store::CycleRecord) -> CycleView {
         CycleView {
-            id: c.id,
-            environment: c.environment.clone(),
-            kind: c.kind.clone(),
-            manifest: c.manifest.clone(),
-            result: c.result.clone(),
-            started_at: time::format(c.started_at),
-            finished_at: c.finished_at.map(time::format),
+            cycle: status::CycleSummary::of(c),
             duration_ms: c.finished_at.map(|f| f - c.started_at),
-            requested_by: c.requested_by.clone(),
-            request: c.request.clone(),
-            error: c.error.clone(),
         }
     }
 }

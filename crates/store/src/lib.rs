@@ -408,21 +408,32 @@ impl Store {
 
     /// Cycles, newest first, optionally of some environment instances only.
     pub async fn cycles(&self, environments: Option<&[String]>, limit: i64) -> Result<Vec<CycleRecord>> {
-        let rows = sqlx::query("SELECT * FROM cycles ORDER BY id DESC")
+        // Filtered and limited by the database (this runs on every `status`
+        // and API listing): `environment IN ($1, …) … LIMIT $n`.
+        let envs = environments.unwrap_or(&[]);
+        let filter = match environments {
+            None => String::new(),
+            Some([]) => return Ok(Vec::new()),
+            Some(e) => format!(
+                "WHERE environment IN ({})",
+                (1..=e.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+            ),
+        };
+        let sql = format!(
+            "SELECT * FROM cycles {filter} ORDER BY id DESC LIMIT ${}",
+            envs.len() + 1
+        );
+        // Only `$N` placeholders are formatted in: no outside text reaches the SQL.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for e in envs {
+            query = query.bind(e);
+        }
+        let rows = query
+            .bind(limit)
             .fetch_all(&self.pool)
             .await
             .map_err(q("list cycles"))?;
-        let mut out = Vec::new();
-        for row in &rows {
-            let c = Self::cycle_from_row(row)?;
-            if environments.is_none_or(|envs| envs.contains(&c.environment)) {
-                out.push(c);
-                if out.len() as i64 >= limit {
-                    break;
-                }
-            }
-        }
-        Ok(out)
+        rows.iter().map(Self::cycle_from_row).collect()
     }
 
     /// Cycles still marked running.
@@ -714,16 +725,16 @@ impl Store {
 
     /// The queue for `key`, oldest first (`None`: every queue).
     pub async fn queue(&self, key: Option<&str>) -> Result<Vec<QueueEntry>> {
-        let rows = sqlx::query("SELECT * FROM lease_queue ORDER BY ticket")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(q("read queue"))?;
+        let rows = match key {
+            Some(k) => sqlx::query("SELECT * FROM lease_queue WHERE queue_key = $1 ORDER BY ticket").bind(k),
+            None => sqlx::query("SELECT * FROM lease_queue ORDER BY ticket"),
+        }
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read queue"))?;
         let mut out = Vec::new();
         for r in &rows {
             let queue_key: String = r.try_get("queue_key").map_err(q("read queue"))?;
-            if key.is_some_and(|k| k != queue_key) {
-                continue;
-            }
             out.push(QueueEntry {
                 ticket: r.try_get("ticket").map_err(q("read queue"))?,
                 queue_key,
