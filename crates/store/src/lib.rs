@@ -95,6 +95,52 @@ pub struct CycleRecord {
     pub pid_start: u64,
     /// Fencing token of the lease it ran under.
     pub lease_token: i64,
+    /// A cancel asked for while it ran: who, why, when.
+    pub cancel: Option<CancelRequest>,
+}
+
+/// A request to cancel a running cycle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CancelRequest {
+    /// Who asked.
+    pub by: String,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub at: Millis,
+}
+
+/// What a retention pass removed from the database.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Pruned {
+    /// Finished cycles (with their stages and components).
+    pub cycles: u64,
+    /// Manifests no cycle, environment or deployed component refers to any more.
+    pub manifests: u64,
+    /// Processed webhook deliveries.
+    pub deliveries: u64,
+    /// Scheduling decisions.
+    pub decisions: u64,
+    /// The ids of the removed cycles (their per-cycle directories can go too).
+    pub cycle_ids: Vec<i64>,
+    /// The run and build logs only the removed cycles referred to (what
+    /// runs now keeps its log); the caller deletes the files.
+    pub log_paths: Vec<String>,
+}
+
+/// What a retention pass keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keep {
+    /// Finished cycles that ended before this are removed...
+    pub cycles_before: Millis,
+    /// ...except the newest this many of each environment instance.
+    pub cycles_per_environment: i64,
+    /// Processed deliveries received before this are removed.
+    pub deliveries_before: Millis,
+    /// Decisions taken before this are removed.
+    pub decisions_before: Millis,
+    /// At most this many cycles per pass (keeps each transaction short).
+    pub batch: i64,
 }
 
 /// A cycle about to start.
@@ -393,6 +439,23 @@ impl Store {
             pid: i32::try_from(row.try_get::<i64, _>("pid").map_err(q("read cycle"))?).unwrap_or(0),
             pid_start: u64::try_from(row.try_get::<i64, _>("pid_start").map_err(q("read cycle"))?).unwrap_or(0),
             lease_token: row.try_get("lease_token").map_err(g)?,
+            cancel: match row
+                .try_get::<Option<String>, _>("cancel_requested_by")
+                .map_err(q("read cycle"))?
+            {
+                None => None,
+                Some(by) => Some(CancelRequest {
+                    by,
+                    reason: row
+                        .try_get::<Option<String>, _>("cancel_reason")
+                        .map_err(q("read cycle"))?
+                        .unwrap_or_default(),
+                    at: row
+                        .try_get::<Option<i64>, _>("cancel_requested_at")
+                        .map_err(q("read cycle"))?
+                        .unwrap_or_default(),
+                }),
+            },
         })
     }
 
@@ -434,6 +497,146 @@ impl Store {
             .await
             .map_err(q("list cycles"))?;
         rows.iter().map(Self::cycle_from_row).collect()
+    }
+
+    /// Asks a running cycle to stop before its next step. Returns false when
+    /// the cycle is not running (finished already, or unknown). The first
+    /// request wins; later ones do not overwrite who asked.
+    pub async fn request_cancel(&self, id: i64, by: &str, reason: &str, now: Millis) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE cycles SET cancel_requested_by = COALESCE(cancel_requested_by, $1), \
+             cancel_reason = COALESCE(cancel_reason, $2), cancel_requested_at = COALESCE(cancel_requested_at, $3) \
+             WHERE id = $4 AND result = 'running'",
+        )
+        .bind(by)
+        .bind(reason)
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(q("request cancel"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// The cancel request of a cycle, if someone asked.
+    pub async fn cancel_requested(&self, id: i64) -> Result<Option<CancelRequest>> {
+        let row = sqlx::query(
+            "SELECT cancel_requested_by, cancel_reason, cancel_requested_at FROM cycles \
+             WHERE id = $1 AND cancel_requested_by IS NOT NULL",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(q("read cancel request"))?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(CancelRequest {
+            by: row.try_get(0).map_err(q("read cancel request"))?,
+            reason: row
+                .try_get::<Option<String>, _>(1)
+                .map_err(q("read cancel request"))?
+                .unwrap_or_default(),
+            at: row
+                .try_get::<Option<i64>, _>(2)
+                .map_err(q("read cancel request"))?
+                .unwrap_or_default(),
+        }))
+    }
+
+    /// Removes what retention no longer keeps, in one transaction: finished
+    /// cycles older than `keep.cycles_before` beyond the newest
+    /// `keep.cycles_per_environment` per instance (never a cycle that what
+    /// runs now refers to), their stages and components, manifests nothing
+    /// refers to any more, old processed deliveries and old decisions.
+    pub async fn prune(&self, keep: &Keep) -> Result<Pruned> {
+        let g = q("prune");
+        let mut tx = self.pool.begin().await.map_err(q("prune"))?;
+        let ids: Vec<i64> = sqlx::query(
+            "SELECT id FROM (SELECT id, finished_at, result, \
+                ROW_NUMBER() OVER (PARTITION BY environment ORDER BY id DESC) AS newer \
+                FROM cycles) AS ranked \
+             WHERE result <> 'running' AND finished_at IS NOT NULL AND finished_at < $1 AND newer > $2 \
+               AND id NOT IN (SELECT cycle_id FROM deployed) \
+               AND id NOT IN (SELECT cycle_id FROM environment_state) \
+             ORDER BY id LIMIT $3",
+        )
+        .bind(keep.cycles_before)
+        .bind(keep.cycles_per_environment)
+        .bind(keep.batch)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(q("prune: select cycles"))?
+        .iter()
+        .map(|r| r.try_get::<i64, _>(0))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(g)?;
+        let mut out = Pruned::default();
+        for id in &ids {
+            let logs = sqlx::query("SELECT build_log, run_log FROM cycle_components WHERE cycle_id = $1")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(q("prune: logs"))?;
+            for row in &logs {
+                for col in [0, 1] {
+                    if let Some(p) = row.try_get::<Option<String>, _>(col).map_err(q("prune: logs"))? {
+                        out.log_paths.push(p);
+                    }
+                }
+            }
+            for sql in [
+                "DELETE FROM stages WHERE cycle_id = $1",
+                "DELETE FROM cycle_components WHERE cycle_id = $1",
+                "DELETE FROM cycles WHERE id = $1",
+            ] {
+                sqlx::query(sql)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(q("prune: delete cycle"))?;
+            }
+        }
+        out.cycles = ids.len() as u64;
+        out.cycle_ids = ids;
+        // Logs still referred to by a kept cycle or by what runs now stay.
+        let mut still = std::collections::BTreeSet::new();
+        for sql in [
+            "SELECT log_path FROM deployed WHERE log_path IS NOT NULL",
+            "SELECT build_log FROM cycle_components WHERE build_log IS NOT NULL",
+            "SELECT run_log FROM cycle_components WHERE run_log IS NOT NULL",
+        ] {
+            for row in sqlx::query(sql)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(q("prune: logs in use"))?
+            {
+                still.insert(row.try_get::<String, _>(0).map_err(q("prune: logs in use"))?);
+            }
+        }
+        out.log_paths.sort();
+        out.log_paths.dedup();
+        out.log_paths.retain(|p| !still.contains(p));
+        out.manifests = sqlx::query(
+            "DELETE FROM manifests WHERE id NOT IN (SELECT manifest_id FROM cycles WHERE manifest_id IS NOT NULL) \
+             AND id NOT IN (SELECT manifest_id FROM environment_state WHERE manifest_id IS NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(q("prune: manifests"))?
+        .rows_affected();
+        out.deliveries = sqlx::query("DELETE FROM deliveries WHERE processed_at IS NOT NULL AND received_at < $1")
+            .bind(keep.deliveries_before)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("prune: deliveries"))?
+            .rows_affected();
+        out.decisions = sqlx::query("DELETE FROM decisions WHERE at < $1")
+            .bind(keep.decisions_before)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("prune: decisions"))?
+            .rows_affected();
+        tx.commit().await.map_err(q("prune: commit"))?;
+        Ok(out)
     }
 
     /// Cycles still marked running.

@@ -347,3 +347,151 @@ async fn pauses_record_the_last_pause_or_resume() {
     assert!(!p.paused);
     assert_eq!(p.by, "bob");
 }
+
+async fn finished_cycle(s: &Store, env: &str, manifest: Option<&str>, at: Millis, log: &str) -> i64 {
+    let p = me();
+    let id = s
+        .create_cycle(&NewCycle {
+            environment: env,
+            kind: "deploy",
+            manifest,
+            request: "r",
+            requested_by: "alice",
+            started_at: at,
+            process: &p,
+            lease_token: 1,
+        })
+        .await
+        .expect("create");
+    s.add_stage(
+        id,
+        &StageRecord {
+            seq: 0,
+            name: "deploy".into(),
+            component: None,
+            started_at: at,
+            finished_at: at,
+            result: "ok".into(),
+            detail: None,
+        },
+    )
+    .await
+    .expect("stage");
+    s.set_cycle_component(
+        id,
+        &CycleComponent {
+            component: "api".into(),
+            action: "deploy".into(),
+            entry: ManifestComponent::default(),
+            artifact: None,
+            build: "built".into(),
+            build_log: Some(format!("{log}.build")),
+            run_log: Some(log.to_string()),
+            outcome: "running".into(),
+        },
+    )
+    .await
+    .expect("component");
+    assert!(s.finish_cycle(id, "succeeded", None, at + 1).await.expect("finish"));
+    id
+}
+
+#[tokio::test]
+async fn a_cancel_is_recorded_once_and_only_on_running_cycles() {
+    let (_d, s) = store().await;
+    let p = me();
+    let id = s
+        .create_cycle(&NewCycle {
+            environment: "staging",
+            kind: "deploy",
+            manifest: None,
+            request: "r",
+            requested_by: "alice",
+            started_at: 1,
+            process: &p,
+            lease_token: 1,
+        })
+        .await
+        .expect("create");
+    assert_eq!(s.cancel_requested(id).await.expect("read"), None);
+    assert!(s.request_cancel(id, "bob", "wrong branch", 5).await.expect("cancel"));
+    assert!(s.request_cancel(id, "carol", "again", 6).await.expect("cancel twice"));
+    let want = CancelRequest {
+        by: "bob".into(),
+        reason: "wrong branch".into(),
+        at: 5,
+    };
+    assert_eq!(s.cancel_requested(id).await.expect("read"), Some(want.clone()));
+    assert_eq!(s.cycle(id).await.expect("cycle").expect("exists").cancel, Some(want));
+    assert!(s.finish_cycle(id, "cancelled", None, 7).await.expect("finish"));
+    assert!(!s.request_cancel(id, "dave", "late", 8).await.expect("finished"));
+    assert!(!s.request_cancel(999, "dave", "unknown", 8).await.expect("unknown"));
+}
+
+#[tokio::test]
+async fn retention_removes_old_cycles_but_keeps_the_newest_and_what_runs() {
+    let (_d, s) = store().await;
+    for m in ["aaaa01", "aaaa02", "aaaa03"] {
+        let mf = greenroom_core::manifest::Manifest {
+            id: m.into(),
+            components: BTreeMap::new(),
+        };
+        s.put_manifest(&mf, 1).await.expect("manifest");
+    }
+    let a1 = finished_cycle(&s, "staging", Some("aaaa01"), 10, "/l/a1").await;
+    let a2 = finished_cycle(&s, "staging", Some("aaaa02"), 20, "/l/a2").await;
+    let a3 = finished_cycle(&s, "staging", Some("aaaa02"), 30, "/l/a3").await;
+    let a4 = finished_cycle(&s, "staging", Some("aaaa03"), 40, "/l/a4").await;
+    let b1 = finished_cycle(&s, "dev", None, 15, "/l/b1").await;
+    // What runs on dev came from b1: it stays whatever its age.
+    s.set_environment_manifest("dev", None, b1, 16).await.expect("state");
+    // a2's log is what runs on staging now.
+    s.set_deployed(&Deployed {
+        environment: "staging".into(),
+        component: "api".into(),
+        cycle_id: a4,
+        entry: ManifestComponent::default(),
+        artifact: None,
+        state: "running".into(),
+        pid: None,
+        pid_start: None,
+        log_path: Some("/l/a2".into()),
+        status_path: None,
+        port: None,
+        url: None,
+        updated_at: 41,
+    })
+    .await
+    .expect("deployed");
+    s.record_decision("staging", 5, "defer", "old", &[], None)
+        .await
+        .expect("decision");
+    s.record_decision("staging", 50, "defer", "new", &[], None)
+        .await
+        .expect("decision");
+    let keep = Keep {
+        cycles_before: 35,
+        cycles_per_environment: 1,
+        deliveries_before: 0,
+        decisions_before: 10,
+        batch: 100,
+    };
+    let p = s.prune(&keep).await.expect("prune");
+    // a4 is newest and in use; a1..a3 finished before 35; b1 is what runs on dev.
+    assert_eq!(p.cycle_ids, vec![a1, a2, a3]);
+    assert_eq!(p.cycles, 3);
+    // m1 and m2 are no longer referred to; m3 is (a4).
+    assert_eq!(p.manifests, 2);
+    assert_eq!(p.decisions, 1);
+    assert!(p.log_paths.contains(&"/l/a1".to_string()) && p.log_paths.contains(&"/l/a3.build".to_string()));
+    assert!(
+        !p.log_paths.contains(&"/l/a2".to_string()),
+        "a running component's log stays"
+    );
+    assert!(s.cycle(a1).await.expect("read").is_none());
+    assert!(s.stages(a2).await.expect("stages").is_empty());
+    assert!(s.cycle(a4).await.expect("read").is_some() && s.cycle(b1).await.expect("read").is_some());
+    assert!(s.manifest("aaaa03").await.expect("read").is_some() && s.manifest("aaaa01").await.expect("read").is_none());
+    // A second pass finds nothing more.
+    assert_eq!(s.prune(&keep).await.expect("again").cycles, 0);
+}
