@@ -56,6 +56,8 @@ pub enum Command {
     Pause(PauseArgs),
     /// Resume the scheduled cycles of a paused environment
     Resume(EnvArg),
+    /// Stop a running cycle before its next step (recorded as cancelled, with who and why)
+    Cancel(CancelArgs),
     /// Which components, commits and PRs differ between two cycles or manifests
     Diff(DiffArgs),
     /// Show a component's captured output
@@ -187,6 +189,19 @@ pub struct PauseArgs {
     /// Why (shown in status and recorded with the decision)
     #[arg(long, default_value = "")]
     pub reason: String,
+}
+
+/// `cancel` arguments.
+#[derive(Args, Debug)]
+pub struct CancelArgs {
+    /// The cycle running on this environment, slot or pool [default: the first environment]
+    #[arg(long, value_name = "NAME", conflicts_with = "cycle")]
+    pub env: Option<String>,
+    /// Why (recorded on the cycle)
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    /// Cycle number
+    pub cycle: Option<i64>,
 }
 
 /// `diff` arguments.
@@ -395,6 +410,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 print_json(&h)?;
             } else {
                 print!("{}", status::render_history(&h));
+            }
+            Ok(0)
+        }
+        Command::Cancel(a) => {
+            let app = open(&cli).await?;
+            let target = match a.cycle {
+                Some(id) => crate::cancelling::Target::Cycle(id),
+                None => crate::cancelling::Target::Environment(default_env(&app, a.env.as_deref())?),
+            };
+            let done = crate::cancelling::cancel(&app, &target, &app.holder, &a.reason).await?;
+            if cli.json {
+                print_json(&done)?;
+            } else {
+                for c in &done {
+                    println!(
+                        "cycle {} on {}: cancel requested by {}; it stops before its next step",
+                        c.cycle, c.environment, c.by
+                    );
+                }
             }
             Ok(0)
         }

@@ -482,9 +482,53 @@ impl Cycle<'_> {
                 "cancelled before its next step; what runs is recorded per component".into(),
             )));
         }
+        // A cancel asked for from anywhere (CLI, API, another process) is in the store.
+        if let Some(c) = self.app.store.cancel_requested(self.id).await? {
+            return Ok(Some(("cancelled", cancel_message(&c))));
+        }
         Ok(None)
     }
 
+    /// Resolves with the reason once the cycle is asked to stop, checking the
+    /// in-process flag and the store a few times a second. Raced against the
+    /// long steps (builds, a component's start and health wait) so a cancel
+    /// does not wait for them; the losing step's commands are killed when
+    /// its future is dropped.
+    fn stop_requested(&self) -> impl std::future::Future<Output = String> + use<> {
+        let (store, id, flag) = (self.app.store.clone(), self.id, self.cancel.clone());
+        async move {
+            loop {
+                if flag
+                    .as_ref()
+                    .is_some_and(|c| c.load(std::sync::atomic::Ordering::SeqCst))
+                {
+                    return "cancelled during its current step; what runs is recorded per component".to_string();
+                }
+                if let Ok(Some(c)) = store.cancel_requested(id).await {
+                    return cancel_message(&c);
+                }
+                tokio::time::sleep(CANCEL_POLL).await;
+            }
+        }
+    }
+}
+
+/// How often a long step checks for a cancel.
+const CANCEL_POLL: Duration = Duration::from_millis(250);
+
+fn cancel_message(c: &greenroom_store::CancelRequest) -> String {
+    let why = if c.reason.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", c.reason)
+    };
+    format!(
+        "cancelled by {}{why}; it stopped before finishing, what runs is recorded per component",
+        c.by
+    )
+}
+
+impl Cycle<'_> {
     async fn stage(
         &self,
         name: &str,
@@ -847,7 +891,20 @@ async fn cycle_stages(
         return halted(cx, reports, result, msg).await;
     }
     let tb = Instant::now();
-    let build_failure = build_stage(cx, &mut reports, &mut records).await?;
+    let stop = cx.stop_requested();
+    let build = tokio::select! {
+        r = build_stage(cx, &mut reports, &mut records) => Ok(r),
+        why = stop => Err(why),
+    };
+    let build_failure = match build {
+        Ok(r) => r?,
+        Err(why) => {
+            for r in reports.values_mut().filter(|r| r.build == "pending") {
+                r.build = "cancelled".into();
+            }
+            return halted(cx, reports, "cancelled", why).await;
+        }
+    };
     let build_ms = ms(tb.elapsed());
     if let Some(err) = build_failure {
         return Ok(("failed".into(), Some(err), in_order(cx, reports), build_ms, 0));
@@ -884,10 +941,25 @@ async fn cycle_stages(
             .component(name)
             .with_context(|| format!("component {name} vanished from the config"))?;
         let prev = running.iter().find(|d| &d.component == name && d.state != "stopped");
-        let result = deploy_component(cx, component, &rec, prev, &endpoints).await;
+        let stop = cx.stop_requested();
+        let result = tokio::select! {
+            r = deploy_component(cx, component, &rec, prev, &endpoints) => Ok(r),
+            why = stop => Err(why),
+        };
         let (outcome, err) = match result {
-            Ok(()) => ("running", None),
-            Err(e) => ("failed", Some(format!("{e:#}"))),
+            Ok(Ok(())) => ("running", None),
+            Ok(Err(e)) => ("failed", Some(format!("{e:#}"))),
+            Err(why) => {
+                // Started (perhaps) but not seen healthy: say so, and stop here.
+                let mut rec = rec;
+                rec.outcome = "cancelled".into();
+                rec.run_log = Some(log_path(cx, name).display().to_string());
+                app.store.set_cycle_component(cx.id, &rec).await?;
+                if let Some(r) = reports.get_mut(name) {
+                    r.outcome = "cancelled".into();
+                }
+                return halted(cx, reports, "cancelled", why).await;
+            }
         };
         let mut rec = rec;
         rec.outcome = outcome.into();

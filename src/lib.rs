@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod build;
+pub mod cancelling;
 pub mod cli;
 pub mod engine;
 pub mod error;

@@ -315,3 +315,81 @@ fn slots_take_any_free_instance_then_report_busy() {
     let again = sb.json(&["--as", "bob", "deploy", "--env", "dev", "packit-service=2"]);
     assert_eq!(again["environment"], b["environment"]);
 }
+
+#[test]
+fn a_cancel_from_another_process_stops_a_slow_build_at_once() {
+    let sb = Sandbox::new(37);
+    let ogr = sb.repo("ogr");
+    git(&ogr, &["checkout", "-q", "-b", "slow"]);
+    std::fs::write(ogr.join("SLOW"), "the build sleeps\n").expect("write");
+    git(&ogr, &["add", "SLOW"]);
+    git(&ogr, &["commit", "-q", "-m", "slow build"]);
+    git(&ogr, &["checkout", "-q", "main"]);
+    sb.json(&["--as", "bob", "deploy", "--env", "staging", "--release"]);
+    let before = sb.assert_serving("staging");
+
+    // Nothing runs yet: a cancel says so and changes nothing.
+    let none = sb.run(&["--as", "bob", "cancel", "--env", "staging"]).expect(2);
+    assert!(
+        none.stderr.contains("no cycle is running on staging"),
+        "{}",
+        none.stderr
+    );
+
+    let deploy = sb.spawn(&[
+        "--as",
+        "alice",
+        "--json",
+        "deploy",
+        "--env",
+        "staging",
+        "ogr=branch:slow",
+    ]);
+    let running = wait_until("alice's cycle to be running", || {
+        sb.history()
+            .into_iter()
+            .find(|c| c["result"] == "running" && c["requested_by"] == "alice")
+    });
+    wait_until("the slow build to start", || {
+        procs_under(&sb.root)
+            .into_iter()
+            .find(|p| p.cmdline == "sleep 30" && p.cwd.starts_with(sb.state.join("builds")))
+    });
+    let t = std::time::Instant::now();
+    let asked = sb.json(&["--as", "bob", "cancel", "--env", "staging", "--reason", "wrong branch"]);
+    assert_eq!(asked[0]["cycle"], running["id"]);
+    assert_eq!(asked[0]["by"], "bob");
+
+    let out = deploy.wait();
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(15),
+        "the cancel did not wait for the 30 s build"
+    );
+    assert_eq!(out.code, 1, "a cancelled cycle is not a success: {}", out.stderr);
+    let report = out.json();
+    assert_eq!(report["result"], "cancelled", "{report:#}");
+    let err = report["error"].as_str().expect("error");
+    assert!(
+        err.contains("cancelled by bob") && err.contains("wrong branch"),
+        "{err}"
+    );
+    // The build's process group went with it, and nothing was replaced.
+    // (The services running from earlier builds also live under builds/: look for the build command.)
+    wait_until("the cancelled build to be gone", || {
+        procs_under(&sb.root)
+            .iter()
+            .all(|p| p.cmdline != "sleep 30" && !p.cmdline.contains("SLOW"))
+            .then_some(())
+    });
+    let after = sb.assert_serving("staging");
+    assert_eq!(
+        Sandbox::component(&after, "ogr")["commit"],
+        Sandbox::component(&before, "ogr")["commit"]
+    );
+    let h = sb.history();
+    let c = h.iter().find(|c| c["id"] == running["id"]).expect("the cycle");
+    assert_eq!(c["result"], "cancelled");
+    // Cancelling a finished cycle is refused with what happened to it.
+    let late = sb.run(&["--as", "bob", "cancel", &running["id"].to_string()]).expect(2);
+    assert!(late.stderr.contains("is not running (it cancelled)"), "{}", late.stderr);
+}

@@ -1012,6 +1012,67 @@ async fn resume(
     Ok(Json(crate::pausing::resume(&s.app, &name, &who.name).await?))
 }
 
+/// Why a cancel was asked for.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelBody {
+    /// Why (recorded on the cycle and shown with its result).
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Cancel the running cycle of an environment.
+#[utoipa::path(post, path = "/api/v1/environments/{name}/cancel", tag = "write",
+    description = "Asks the cycle running on the environment (or on any slot of the pool) to stop before its next step; it ends `cancelled`, recording who asked and why. Needs deployer.",
+    params(("name" = String, Path, description = "environment, slot or pool")),
+    request_body(content = CancelBody, description = "optional"),
+    responses((status = 200, body = Vec<crate::cancelling::Cancelled>), (status = 400, body = ApiError),
+        (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)),
+    security(("bearer" = [])))]
+async fn cancel_environment(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    bytes: axum::body::Bytes,
+) -> Answer<Vec<crate::cancelling::Cancelled>> {
+    let who = user(&s, &headers)?;
+    let b: CancelBody = body(&bytes, true)?;
+    require(&s.app, who, &name, Role::Deployer)?;
+    let target = crate::cancelling::Target::Environment(name);
+    Ok(Json(
+        crate::cancelling::cancel(&s.app, &target, &who.name, &b.reason).await?,
+    ))
+}
+
+/// Cancel a running cycle.
+#[utoipa::path(post, path = "/api/v1/cycles/{id}/cancel", tag = "write",
+    description = "Asks the cycle to stop before its next step; it ends `cancelled`, recording who asked and why. Needs deployer on the cycle's environment.",
+    params(("id" = i64, Path, description = "cycle number")),
+    request_body(content = CancelBody, description = "optional"),
+    responses((status = 200, body = Vec<crate::cancelling::Cancelled>), (status = 400, body = ApiError),
+        (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)),
+    security(("bearer" = [])))]
+async fn cancel_cycle(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> Answer<Vec<crate::cancelling::Cancelled>> {
+    let who = user(&s, &headers)?;
+    let b: CancelBody = body(&bytes, true)?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| Fail(StatusCode::BAD_REQUEST, format!("`{id}` is not a cycle number")))?;
+    let Some(c) = s.app.store.cycle(id).await? else {
+        return Err(Fail(StatusCode::NOT_FOUND, format!("there is no cycle {id}")));
+    };
+    require(&s.app, who, &c.environment, Role::Deployer)?;
+    let target = crate::cancelling::Target::Cycle(id);
+    Ok(Json(
+        crate::cancelling::cancel(&s.app, &target, &who.name, &b.reason).await?,
+    ))
+}
+
 // ---------------------------------------------------------------------------
 // OpenAPI.
 
@@ -1031,6 +1092,8 @@ async fn resume(
         release,
         pause,
         resume,
+        cancel_environment,
+        cancel_cycle,
         openapi_json
     ),
     components(schemas(
@@ -1048,7 +1111,9 @@ async fn resume(
         ReleaseAnswer,
         DeployBody,
         LeaseBody,
-        ReleaseBody
+        ReleaseBody,
+        CancelBody,
+        crate::cancelling::Cancelled
     )),
     modifiers(&BearerAuth),
     tags((name = "read", description = "viewer"), (name = "write", description = "deployer or admin"))
@@ -1088,6 +1153,8 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/environments/{name}/release", post(release))
         .route("/environments/{name}/pause", post(pause))
         .route("/environments/{name}/resume", post(resume))
+        .route("/environments/{name}/cancel", post(cancel_environment))
+        .route("/cycles/{id}/cancel", post(cancel_cycle))
         .route("/cycles", get(list_cycles))
         .route("/cycles/{id}", get(get_cycle))
         .route("/manifests/{id}", get(get_manifest))
