@@ -55,6 +55,92 @@ pub struct Config {
     pub webhooks: WebhookSecrets,
     /// People (`[[user]]`): API tokens, forge logins and roles.
     pub users: Vec<User>,
+    /// `[client]`: the server the CLI talks to instead of working locally.
+    pub client: ClientConfig,
+    /// `[retention]`: how long cycles, logs, builds and deliveries are kept.
+    pub retention: Retention,
+}
+
+/// `[client]`: when set, the CLI sends its commands to a running `greenroom
+/// serve` through the REST API instead of working on the local state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// Base URL of the server (`http://127.0.0.1:8080`).
+    pub server: Option<String>,
+    /// The API token to present (a `[[user]]`'s token), as a secret reference.
+    pub token: Option<SecretRef>,
+}
+
+/// Default age after which finished cycles are removed.
+pub const DEFAULT_KEEP_CYCLES_FOR: Duration = Duration::from_secs(90 * 86_400);
+/// Default number of newest cycles kept per environment instance whatever their age.
+pub const DEFAULT_KEEP_CYCLES: u32 = 200;
+/// Default age of processed webhook deliveries and decisions before removal.
+pub const DEFAULT_KEEP_EVENTS_FOR: Duration = Duration::from_secs(30 * 86_400);
+/// Default time a build cache entry is kept after it was last used.
+pub const DEFAULT_KEEP_BUILDS_FOR: Duration = Duration::from_secs(14 * 86_400);
+/// Default age of log files before removal.
+pub const DEFAULT_KEEP_LOGS_FOR: Duration = Duration::from_secs(30 * 86_400);
+/// Default size the build cache is trimmed to (least recently used first).
+pub const DEFAULT_BUILD_CACHE_SIZE: u64 = 20 * 1024 * 1024 * 1024;
+/// Default time between two retention passes of `greenroom serve`.
+pub const DEFAULT_RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// `[retention]`: what `greenroom gc` and `serve` (every `interval`) keep.
+/// Nothing that runs now is ever removed: the cycles, builds and logs of
+/// deployed components stay whatever their age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Finished cycles older than this are removed (`cycles = "90d"`)...
+    pub cycles: Duration,
+    /// ...except the newest this many per environment instance (`keep_cycles = 200`).
+    pub keep_cycles: u32,
+    /// Processed webhook deliveries and scheduling decisions (`events = "30d"`).
+    pub events: Duration,
+    /// Build cache entries unused for this long (`builds = "14d"`).
+    pub builds: Duration,
+    /// The build cache is trimmed to this many bytes, least recently used first (`build_cache_size = "20GiB"`).
+    pub build_cache_size: u64,
+    /// Log files not written for this long (`logs = "30d"`).
+    pub logs: Duration,
+    /// How often `serve` runs a pass (`interval = "1h"`).
+    pub interval: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            cycles: DEFAULT_KEEP_CYCLES_FOR,
+            keep_cycles: DEFAULT_KEEP_CYCLES,
+            events: DEFAULT_KEEP_EVENTS_FOR,
+            builds: DEFAULT_KEEP_BUILDS_FOR,
+            build_cache_size: DEFAULT_BUILD_CACHE_SIZE,
+            logs: DEFAULT_KEEP_LOGS_FOR,
+            interval: DEFAULT_RETENTION_INTERVAL,
+        }
+    }
+}
+
+/// Parses a size: `512MiB`, `20GiB`, `1.5G`, `100MB`, `4096` (bytes).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" => 1e12,
+        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    let v = n * mult;
+    (v.is_finite() && v >= 0.0 && v < 1.8e19).then_some(v as u64)
 }
 
 /// What a person may do, on one environment or on all of them.
@@ -138,6 +224,21 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Accept webhooks without a signature (local testing only).
     pub allow_unsigned_webhooks: bool,
+    /// Where the state database is: `sqlite:PATH` (relative to the config
+    /// file) or `postgres://...`; none means `STATE_DIR/state.db`. A secret
+    /// reference (`env:NAME`, `file:PATH`) keeps a password out of the file.
+    pub database: Option<Database>,
+}
+
+/// `[server] database`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A URL given literally (`postgres://host/db` without a password).
+    Url(String),
+    /// A URL read from a secret reference.
+    Secret(SecretRef),
 }
 
 impl Default for ServerConfig {
@@ -146,6 +247,7 @@ impl Default for ServerConfig {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
             allow_unsigned_webhooks: false,
+            database: None,
         }
     }
 }
@@ -459,6 +561,27 @@ struct RawConfig {
     package: Option<RawSecretTable>,
     #[serde(default)]
     user: Vec<Spanned<RawUser>>,
+    client: Option<RawClient>,
+    retention: Option<RawRetention>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClient {
+    server: Option<Spanned<String>>,
+    token: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    cycles: Option<Spanned<String>>,
+    keep_cycles: Option<Spanned<i64>>,
+    events: Option<Spanned<String>>,
+    builds: Option<Spanned<String>>,
+    build_cache_size: Option<Spanned<String>>,
+    logs: Option<Spanned<String>>,
+    interval: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -481,6 +604,7 @@ struct RawServer {
     public_url: Option<Spanned<String>>,
     #[serde(default)]
     allow_unsigned_webhooks: bool,
+    database: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -785,7 +909,9 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
 
     let policy = validate_policy(&mut cx, raw.policy.as_ref());
 
-    let server = validate_server(&mut cx, raw.server.as_ref());
+    let mut server = validate_server(&mut cx, raw.server.as_ref());
+    let mut client = validate_client(&mut cx, raw.client.as_ref());
+    let retention = validate_retention(&mut cx, raw.retention.as_ref());
     let mut secret = |v: Option<&Spanned<String>>, key: &str| -> Option<SecretRef> { secret_ref(&mut cx, v?, key) };
     let webhooks = WebhookSecrets {
         github: secret(
@@ -817,6 +943,23 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
     {
         anchor(r);
     }
+    for r in [
+        client.token.as_mut(),
+        match server.database.as_mut() {
+            Some(Database::Secret(r)) => Some(r),
+            _ => None,
+        },
+    ]
+    .into_iter()
+    .flatten()
+    {
+        anchor(r);
+    }
+    if let Some(Database::Sqlite(p)) = server.database.as_mut()
+        && p.is_relative()
+    {
+        *p = dir.join(&*p);
+    }
     for env in &mut environments {
         for v in env.vars.values_mut() {
             if let VarValue::Secret(r) = v {
@@ -837,6 +980,8 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
             server,
             webhooks,
             users,
+            client,
+            retention,
         })
     } else {
         Err(ConfigErrors(cx.errors))
@@ -1226,7 +1371,109 @@ fn validate_server(cx: &mut Ctx<'_>, raw: Option<&RawServer>) -> ServerConfig {
         out.public_url = Some(u.get_ref().trim_end_matches('/').to_string());
     }
     out.allow_unsigned_webhooks = raw.allow_unsigned_webhooks;
+    if let Some(d) = &raw.database {
+        let v = d.get_ref().trim();
+        out.database = if let Some(path) = v.strip_prefix("sqlite://").or_else(|| v.strip_prefix("sqlite:")) {
+            if path.is_empty() {
+                cx.err(
+                    d.span(),
+                    "server.database",
+                    "`sqlite:` needs a path, e.g. \"sqlite:state/greenroom.db\"",
+                );
+            }
+            Some(Database::Sqlite(PathBuf::from(path)))
+        } else if v.starts_with("postgres://") || v.starts_with("postgresql://") {
+            // A password in the file would be a literal secret: refuse it.
+            let authority = v
+                .split_once("://")
+                .map_or("", |(_, r)| r.split('/').next().unwrap_or(""));
+            if authority
+                .split_once('@')
+                .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+            {
+                cx.err(
+                    d.span(),
+                    "server.database",
+                    "the URL carries a password: write `database = \"env:NAME\"` (or `file:PATH`) and put the URL there",
+                );
+                // Do not echo the password.
+                if let Some(e) = cx.errors.last_mut() {
+                    e.source_line = e.source_line.replace(v, "<redacted>");
+                }
+            }
+            Some(Database::Url(v.to_string()))
+        } else if v.starts_with("env:") || v.starts_with("file:") {
+            secret_ref(cx, d, "server.database").map(Database::Secret)
+        } else {
+            cx.err(
+                d.span(),
+                "server.database",
+                format!(
+                    "`{v}` is not a database: write \"sqlite:PATH\", \"postgres://HOST/DB\", or \"env:NAME\" holding the URL"
+                ),
+            );
+            None
+        };
+    }
     out
+}
+
+fn validate_client(cx: &mut Ctx<'_>, raw: Option<&RawClient>) -> ClientConfig {
+    let mut out = ClientConfig::default();
+    let Some(raw) = raw else { return out };
+    if let Some(u) = &raw.server {
+        let v = u.get_ref().trim().trim_end_matches('/');
+        if !(v.starts_with("http://") || v.starts_with("https://")) {
+            cx.err(u.span(), "client.server", "must start with http:// or https://");
+        }
+        out.server = Some(v.to_string());
+    }
+    if let Some(t) = &raw.token {
+        out.token = secret_ref(cx, t, "client.token");
+    }
+    out
+}
+
+fn validate_retention(cx: &mut Ctx<'_>, raw: Option<&RawRetention>) -> Retention {
+    let d = Retention::default();
+    let Some(r) = raw else { return d };
+    let keep_cycles = match &r.keep_cycles {
+        None => d.keep_cycles,
+        Some(k) => match u32::try_from(*k.get_ref()) {
+            Ok(n) => n,
+            Err(_) => {
+                cx.err(
+                    k.span(),
+                    "retention.keep_cycles",
+                    "must be a number of cycles, 0 or more",
+                );
+                d.keep_cycles
+            }
+        },
+    };
+    let build_cache_size = match &r.build_cache_size {
+        None => d.build_cache_size,
+        Some(s) => match parse_size(s.get_ref()) {
+            Some(n) => n,
+            None => {
+                cx.err(
+                    s.span(),
+                    "retention.build_cache_size",
+                    format!("`{}` is not a size: write e.g. \"20GiB\", \"500MB\"", s.get_ref()),
+                );
+                d.build_cache_size
+            }
+        },
+    };
+    Retention {
+        cycles: cx.duration(&r.cycles, "retention.cycles".into(), d.cycles),
+        keep_cycles,
+        events: cx.duration(&r.events, "retention.events".into(), d.events),
+        builds: cx.duration(&r.builds, "retention.builds".into(), d.builds),
+        build_cache_size,
+        logs: cx.duration(&r.logs, "retention.logs".into(), d.logs),
+        interval: cx.duration(&r.interval, "retention.interval".into(), d.interval),
+    }
 }
 
 /// `owner/name` of a repository URL on `host` (https, ssh or scp-like).

@@ -351,3 +351,94 @@ role = "viewer"
 "#
     ));
 }
+
+#[test]
+fn client_retention_and_database_load() {
+    let c = ok(r#"
+[server]
+database = "sqlite:db/greenroom.db"
+
+[client]
+server = "http://127.0.0.1:8080/"
+token = "env:GREENROOM_TOKEN"
+
+[retention]
+cycles = "30d"
+keep_cycles = 50
+events = "7d"
+builds = "3d"
+build_cache_size = "1.5GiB"
+logs = "10d"
+interval = "15m"
+
+[[component]]
+name = "a"
+repo = "r"
+run = "x"
+
+[[environment]]
+name = "s"
+"#);
+    assert_eq!(
+        c.server.database,
+        Some(Database::Sqlite(PathBuf::from("/cfg/db/greenroom.db")))
+    );
+    assert_eq!(c.client.server.as_deref(), Some("http://127.0.0.1:8080"));
+    assert_eq!(c.client.token, Some(SecretRef::Env("GREENROOM_TOKEN".into())));
+    assert_eq!(c.retention.keep_cycles, 50);
+    assert_eq!(c.retention.cycles, Duration::from_secs(30 * 86_400));
+    assert_eq!(c.retention.build_cache_size, 1_610_612_736);
+    assert_eq!(c.retention.interval, Duration::from_secs(900));
+    let d = ok("[[component]]\nname = \"a\"\nrepo = \"r\"\nrun = \"x\"\n[[environment]]\nname = \"s\"\n");
+    assert_eq!(d.retention, Retention::default());
+    assert_eq!((d.client.server, d.server.database), (None, None));
+    let pg = ok(
+        "[server]\ndatabase = \"postgres://greenroom@127.0.0.1/greenroom\"\n[[component]]\nname = \"a\"\nrepo = \"r\"\nrun = \"x\"\n[[environment]]\nname = \"s\"\n",
+    );
+    assert_eq!(
+        pg.server.database,
+        Some(Database::Url("postgres://greenroom@127.0.0.1/greenroom".into()))
+    );
+}
+
+#[test]
+fn client_retention_and_database_problems() {
+    let e = errors(
+        r#"
+[server]
+database = "postgres://greenroom:hunter2@db/greenroom"
+
+[client]
+server = "localhost:8080"
+token = "s3cr3t-token"
+
+[retention]
+keep_cycles = -1
+build_cache_size = "lots"
+logs = "forever"
+
+[[component]]
+name = "a"
+repo = "r"
+run = "x"
+
+[[environment]]
+name = "s"
+"#,
+    );
+    assert!(
+        !e.contains("hunter2") && !e.contains("s3cr3t-token"),
+        "secrets echoed:\n{e}"
+    );
+    insta::assert_snapshot!(e);
+}
+
+#[test]
+fn sizes_parse_like_people_write_them() {
+    assert_eq!(parse_size("4096"), Some(4096));
+    assert_eq!(parse_size("20GiB"), Some(20 * 1024 * 1024 * 1024));
+    assert_eq!(parse_size("500MB"), Some(500_000_000));
+    assert_eq!(parse_size("1.5 g"), Some(1_500_000_000));
+    assert_eq!(parse_size("lots"), None);
+    assert_eq!(parse_size("-1G"), None);
+}
