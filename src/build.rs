@@ -100,7 +100,15 @@ pub fn entry(builds: &Path, logs: &Path, component: &str, commit: &str, command:
 pub fn cached(e: &Entry) -> Option<BuildRecord> {
     let text = std::fs::read_to_string(&e.record).ok()?;
     let rec: BuildRecord = serde_json::from_str(&text).ok()?;
-    rec.dir.is_dir().then_some(rec)
+    if !rec.dir.is_dir() {
+        return None;
+    }
+    // The record's modification time is the entry's last use (retention
+    // keeps recently used builds); failing to touch it only ages the entry.
+    if let Ok(f) = std::fs::File::options().write(true).open(&e.record) {
+        let _ = f.set_modified(std::time::SystemTime::now());
+    }
+    Some(rec)
 }
 
 /// Builds `job` unless it is cached.

@@ -66,6 +66,8 @@ pub enum Command {
     Stop(StopArgs),
     /// Validate the configuration and say what it defines
     CheckConfig,
+    /// Remove old cycles, builds, logs and deliveries per `[retention]` (never what runs now)
+    Gc,
     /// Run the server: webhooks in, the scheduling policy, cycles out
     Serve(ServeArgs),
     /// Create a sandbox with three sample repositories, deploy them, and show what to try next
@@ -498,6 +500,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             greenroom_driver::follow_log(std::path::Path::new(path), a.follow, &mut out)
                 .await
                 .with_context(|| format!("cannot read {path}"))?;
+            Ok(0)
+        }
+        Command::Gc => {
+            let app = open(&cli).await?;
+            let r = crate::retention::collect(&app).await?;
+            if cli.json {
+                print_json(&r)?;
+            } else {
+                print!("{}", crate::retention::render(&r));
+            }
             Ok(0)
         }
         Command::CheckConfig => {

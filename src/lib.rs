@@ -17,6 +17,7 @@ pub mod pausing;
 pub mod progress;
 pub mod quickstart;
 pub mod resolve;
+pub mod retention;
 pub mod sample;
 pub mod server;
 pub mod status;

@@ -360,3 +360,52 @@ fn failing_build_stops_the_cycle_before_anything_is_deployed() {
     assert_eq!(history[0]["result"], "failed");
     sb.ok(&["stop", "--env", "staging"]);
 }
+
+#[test]
+fn gc_removes_old_cycles_and_builds_but_never_what_runs() {
+    let sb = Sandbox::with(
+        38,
+        common::Options {
+            extra:
+                "\n[retention]\ncycles = \"1ms\"\nkeep_cycles = 0\nbuilds = \"1ms\"\nlogs = \"1ms\"\nevents = \"1ms\"\n"
+                    .into(),
+            ..Default::default()
+        },
+    );
+    sb.json(&["deploy", "--env", "staging", "--release"]);
+    let main = sb.rev("ogr", "main");
+    assert_eq!(sb.builds("ogr").get(&main), Some(&1));
+    // ogr moves to PR 1: its main build is no longer used by anything.
+    sb.json(&["deploy", "--env", "staging", "--release", "ogr=1"]);
+    let first_cycle = sb.history().last().expect("a cycle")["id"].clone();
+
+    let r = sb.json(&["gc"]);
+    let removed: Vec<&str> = r["builds"]
+        .as_array()
+        .expect("builds")
+        .iter()
+        .filter_map(|b| b["name"].as_str())
+        .collect();
+    let prefix: String = main.chars().take(16).collect();
+    assert_eq!(removed.len(), 1, "only ogr's main build goes: {r:#}");
+    assert!(removed[0].starts_with(&format!("ogr/{prefix}-")), "{r:#}");
+    assert!(r["bytes_freed"].as_u64().expect("freed") > 0);
+    assert!(r["disk"]["builds"].as_u64().expect("disk") > 0);
+    // Everything still runs and answers; what runs is still described.
+    let st = sb.assert_serving("staging");
+    assert_eq!(
+        Sandbox::component(&st, "ogr")["commit"],
+        sb.rev("ogr", "refs/pull/1/head")
+    );
+    // The first cycle deployed packit-service and dashboard, which still run
+    // from it: it stays. Nothing else is left to remove.
+    assert!(sb.history().iter().any(|c| c["id"] == first_cycle));
+    let again = sb.json(&["gc"]);
+    assert_eq!(again["builds"].as_array().map(Vec::len), Some(0), "{again:#}");
+    assert_eq!(again["database"]["cycles"], 0, "{again:#}");
+
+    // Going back to main builds it again: the cache entry is really gone.
+    sb.json(&["deploy", "--env", "staging", "--release", "ogr=branch:main"]);
+    assert_eq!(sb.builds("ogr").get(&main), Some(&2));
+    sb.assert_serving("staging");
+}

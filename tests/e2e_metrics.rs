@@ -49,6 +49,14 @@ fn prometheus_scrapes_what_runs() {
     assert!(text.contains("greenroom_deployed_info{"), "{text}");
     assert!(text.contains(&commit), "{text}");
     assert!(text.contains("greenroom_cycles_total{"), "{text}");
+    assert!(text.contains("greenroom_paused{environment=\"solo\"} 0"), "{text}");
+    // Disk used per area: the build cache holds ogr's build, so it is not empty.
+    let builds = text
+        .lines()
+        .find_map(|l| l.strip_prefix("greenroom_disk_bytes{area=\"builds\"} "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .expect("greenroom_disk_bytes for builds");
+    assert!(builds > 0, "{text}");
 
     // OpenMetrics text (what prometheus-client writes) ends with `# EOF`.
     assert!(text.trim_end().ends_with("# EOF"), "{text}");

@@ -7,6 +7,10 @@
 //! - `greenroom_webhook_deliveries_total{source,event,outcome}`
 //! - `greenroom_queue_depth{environment}`, `greenroom_lease_held{environment}`
 //! - `greenroom_deployed_info{environment,component,commit,ref}` = 1 for what runs now
+//! - `greenroom_paused{environment}`: scheduled cycles paused (1) or not (0)
+//! - `greenroom_disk_bytes{area}`: disk used under the state directory
+//!   (database, mirrors, builds, logs, run, cycles), measured at most once a
+//!   minute and after every retention pass
 //!
 //! Never exports a secret: labels come from names, commits and refs only.
 
@@ -20,7 +24,37 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The last disk measurement: (state directory, when, usage).
+static DISK: Mutex<Option<(std::path::PathBuf, Instant, crate::retention::DiskUsage)>> = Mutex::new(None);
+
+/// How long a disk measurement is reused (walking the build cache is not free).
+const DISK_FRESH: Duration = Duration::from_secs(60);
+
+/// Keeps a measurement (the retention pass has just made one).
+pub fn remember_disk(root: &std::path::Path, usage: crate::retention::DiskUsage) {
+    if let Ok(mut d) = DISK.lock() {
+        *d = Some((root.to_path_buf(), Instant::now(), usage));
+    }
+}
+
+async fn disk(paths: &crate::app::Paths) -> crate::retention::DiskUsage {
+    if let Ok(d) = DISK.lock()
+        && let Some((root, at, usage)) = d.as_ref()
+        && *root == paths.root
+        && at.elapsed() < DISK_FRESH
+    {
+        return usage.clone();
+    }
+    let p = paths.clone();
+    let usage = tokio::task::spawn_blocking(move || crate::retention::disk_usage(&p))
+        .await
+        .unwrap_or_default();
+    remember_disk(&paths.root, usage.clone());
+    usage
+}
 
 type Labels = Vec<(String, String)>;
 
@@ -124,6 +158,31 @@ pub async fn render(app: &crate::app::App) -> anyhow::Result<String> {
         "greenroom_deployed_info",
         "What runs now: 1 per environment, component, commit and ref",
         deployed,
+    );
+
+    let paused = Family::<Labels, Gauge>::default();
+    for env in app.config.environments.iter().filter(|e| e.slots.is_none()) {
+        let p = app.store.pause(&env.name).await?.is_some_and(|p| p.paused);
+        paused
+            .get_or_create(&vec![("environment".to_string(), env.name.clone())])
+            .set(i64::from(p));
+    }
+    registry.register(
+        "greenroom_paused",
+        "Whether an environment's scheduled cycles are paused (1) or not (0)",
+        paused,
+    );
+
+    let disk_bytes = Family::<Labels, Gauge>::default();
+    for (area, bytes) in disk(&app.paths).await.areas() {
+        disk_bytes
+            .get_or_create(&vec![("area".to_string(), area.to_string())])
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+    registry.register(
+        "greenroom_disk_bytes",
+        "Disk used under the state directory, by area",
+        disk_bytes,
     );
 
     let mut out = String::new();

@@ -129,12 +129,39 @@ pub async fn serve(app: App, listen: Option<std::net::SocketAddr>) -> anyhow::Re
         app.paths.root.display()
     );
     let sched = tokio::spawn(scheduler::run(app.clone(), rx, tx));
+    let gc = tokio::spawn(retention_loop(app.clone()));
     axum::serve(listener, router(shared))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("server failed")?;
     sched.abort();
+    gc.abort();
     Ok(0)
+}
+
+/// Runs a retention pass now and every `[retention] interval`.
+async fn retention_loop(app: Arc<App>) {
+    let mut every = tokio::time::interval(app.config.retention.interval);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match crate::retention::collect(&app).await {
+            Ok(r) => {
+                metrics::remember_disk(&app.paths.root, r.disk.clone());
+                let d = &r.database;
+                if d.cycles + d.deliveries + d.decisions > 0 || !r.builds.is_empty() || r.logs > 0 {
+                    tracing::info!(
+                        cycles = d.cycles,
+                        builds = r.builds.len(),
+                        logs = r.logs,
+                        freed = r.bytes_freed,
+                        "retention pass"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!("retention pass failed: {e:#}"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

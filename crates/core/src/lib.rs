@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod plan;
 pub mod policy;
 pub mod refname;
+pub mod retention;
 pub mod secret;
 pub mod simulate;
 pub mod template;
