@@ -10,7 +10,7 @@
 
 use crate::app::App;
 use crate::error::input;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What to cancel.
 #[derive(Debug, Clone)]
@@ -22,7 +22,7 @@ pub enum Target {
 }
 
 /// One cancel request.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Cancelled {
     /// The cycle asked to stop.
     pub cycle: i64,

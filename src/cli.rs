@@ -5,7 +5,8 @@
 //! was changed), 3 when the environment is held by someone else. This
 //! module only translates: decisions live in the core, work in the engine.
 
-use crate::app::{self, App};
+use crate::app::{self, App, Clock};
+use crate::client::Client;
 use crate::engine::{self, CycleReport, DeployRequest, LeaseReport};
 use crate::error::{UserError, input};
 use crate::leasing::{self, Ask};
@@ -17,6 +18,7 @@ use greenroom_core::compose::{self, Request};
 use greenroom_core::config;
 use greenroom_core::lease;
 use greenroom_core::time;
+use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -34,6 +36,19 @@ pub struct Cli {
     /// Print one machine-readable JSON document instead of human output
     #[arg(long, global = true)]
     pub json: bool,
+    /// Send the command to this greenroom server's API instead of working locally
+    /// [default: $GREENROOM_SERVER, else `[client] server`]; the token is $GREENROOM_TOKEN or `[client] token`
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "GREENROOM_SERVER",
+        conflicts_with = "local"
+    )]
+    pub server: Option<String>,
+    /// Work on the local state directory even when `[client] server` is configured
+    #[arg(long, global = true)]
+    pub local: bool,
     /// What to do
     #[command(subcommand)]
     pub command: Command,
@@ -329,8 +344,253 @@ fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The server to talk to, if the command should go to one: `--server`,
+/// `GREENROOM_SERVER`, or `[client] server` (unless `--local`).
+fn remote(cli: &Cli) -> anyhow::Result<Option<Client>> {
+    if cli.local {
+        return Ok(None);
+    }
+    let path = app::config_path(cli.config.as_deref());
+    // The config is optional for a client: `--server URL` alone is enough.
+    let cfg = if path.exists() || cli.config.is_some() {
+        Some(config::load(&path).map_err(|e| input(e.to_string()))?)
+    } else {
+        None
+    };
+    let Some(server) = cli
+        .server
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .or_else(|| cfg.as_ref().and_then(|c| c.client.server.clone()))
+    else {
+        return Ok(None);
+    };
+    if cli.holder.is_some() {
+        return Err(input(
+            "--as does not apply with a server: it knows you by your API token (GREENROOM_TOKEN or [client] token)",
+        ));
+    }
+    let token = match std::env::var("GREENROOM_TOKEN") {
+        Ok(t) if !t.is_empty() => Some(t),
+        _ => match cfg.as_ref().and_then(|c| c.client.token.as_ref()) {
+            Some(r) => Some(crate::resolve::read_secret(r).map_err(|e| input(format!("client.token: {e}")))?),
+            None => None,
+        },
+    };
+    Ok(Some(Client::new(&server, token)?))
+}
+
+/// The environment a remote command acts on: `--env`, else the first one
+/// the server shows.
+async fn remote_env(c: &Client, env: Option<&str>) -> anyhow::Result<String> {
+    if let Some(e) = env {
+        return Ok(e.to_string());
+    }
+    c.environment_names()
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| input(format!("the server at {} shows you no environment", c.base())))
+}
+
+/// Runs a command through a server's API; `None` when it has no API counterpart.
+async fn run_remote(cli: &Cli, c: &Client) -> anyhow::Result<Option<i32>> {
+    use crate::client::segment;
+    use serde_json::json;
+    let accept_failed = [reqwest::StatusCode::UNPROCESSABLE_ENTITY];
+    let code = match &cli.command {
+        Command::Deploy(a) => {
+            if a.wait {
+                return Err(input(
+                    "--wait is not available through a server yet: the API answers 409 when the environment is held",
+                ));
+            }
+            let env = remote_env(c, a.env.as_deref()).await?;
+            let body = json!({
+                "base": a.base, "overrides": a.overrides, "only": a.only, "skip": a.skip,
+                "dry_run": a.dry_run, "reason": a.reason,
+            });
+            let (_, report): (_, CycleReport) = c
+                .post(
+                    &format!("/environments/{}/deploy", segment(&env)),
+                    &body,
+                    &accept_failed,
+                )
+                .await?;
+            if cli.json {
+                print_json(&report)?;
+            } else {
+                print!("{}", render_cycle(&report, crate::app::SystemClock.now()));
+            }
+            if report.ok() { 0 } else { 1 }
+        }
+        Command::Status(a) => {
+            let st = c.status(a.env.as_deref()).await?;
+            if cli.json {
+                if a.env.is_some() && st.len() == 1 {
+                    print_json(&st[0])?;
+                } else {
+                    print_json(&st)?;
+                }
+            } else {
+                print!("{}", status::render_status(&st));
+            }
+            0
+        }
+        Command::History(a) => {
+            let mut path = format!("/cycles?limit={}", a.limit.clamp(1, 1000));
+            if let Some(e) = &a.env {
+                path.push_str(&format!("&environment={}", segment(e)));
+            }
+            let h: Vec<status::CycleSummary> = c.get(&path).await?;
+            if cli.json {
+                print_json(&h)?;
+            } else {
+                print!("{}", status::render_history(&h));
+            }
+            0
+        }
+        Command::Cancel(a) => {
+            let path = match a.cycle {
+                Some(id) => format!("/cycles/{id}/cancel"),
+                None => format!(
+                    "/environments/{}/cancel",
+                    segment(&remote_env(c, a.env.as_deref()).await?)
+                ),
+            };
+            let (_, done): (_, Vec<crate::cancelling::Cancelled>) =
+                c.post(&path, &json!({"reason": a.reason}), &[]).await?;
+            if cli.json {
+                print_json(&done)?;
+            } else {
+                for d in &done {
+                    println!(
+                        "cycle {} on {}: cancel requested by {}; it stops before its next step",
+                        d.cycle, d.environment, d.by
+                    );
+                }
+            }
+            0
+        }
+        Command::Release(a) => {
+            let env = remote_env(c, a.env.as_deref()).await?;
+            let (_, r): (_, Value) = c
+                .post(
+                    &format!("/environments/{}/release", segment(&env)),
+                    &json!({"force": a.force}),
+                    &[],
+                )
+                .await?;
+            if cli.json {
+                print_json(&r)?;
+            } else {
+                let released = r["released"].as_array().cloned().unwrap_or_default();
+                if released.is_empty() {
+                    println!("{env} was not leased by you");
+                }
+                for l in released {
+                    println!(
+                        "released {} (was held by {}: {})",
+                        l["environment"].as_str().unwrap_or(&env),
+                        l["lease"]["holder"].as_str().unwrap_or("?"),
+                        l["lease"]["reason"].as_str().unwrap_or("")
+                    );
+                }
+            }
+            0
+        }
+        Command::Pause(a) => {
+            let env = remote_env(c, a.env.as_deref()).await?;
+            let (_, p): (_, status::PauseView) = c
+                .post(
+                    &format!("/environments/{}/pause", segment(&env)),
+                    &json!({"reason": a.reason}),
+                    &[],
+                )
+                .await?;
+            if cli.json {
+                print_json(&p)?;
+            } else {
+                println!(
+                    "{env}: scheduled cycles paused by {} (triggers are kept until `greenroom resume --env {env}`)",
+                    p.by
+                );
+            }
+            0
+        }
+        Command::Resume(a) => {
+            let env = remote_env(c, a.env.as_deref()).await?;
+            let (_, p): (_, status::PauseView) = c
+                .post(&format!("/environments/{}/resume", segment(&env)), &json!({}), &[])
+                .await?;
+            if cli.json {
+                print_json(&p)?;
+            } else {
+                println!("{env}: scheduled cycles resumed by {}", p.by);
+            }
+            0
+        }
+        Command::Lease(a) if a.action.is_none() && a.command.is_empty() => {
+            if a.wait {
+                return Err(input("--wait is not available through a server yet"));
+            }
+            let env = remote_env(c, a.env.as_deref()).await?;
+            let reason = if a.reason.is_empty() {
+                "leased through the API".to_string()
+            } else {
+                a.reason.clone()
+            };
+            let mut body = json!({ "reason": reason });
+            if let Some(d) = a.duration {
+                body["for"] = json!(humantime::format_duration(d).to_string());
+            }
+            let (_, r): (_, Value) = c
+                .post(&format!("/environments/{}/lease", segment(&env)), &body, &[])
+                .await?;
+            if cli.json {
+                print_json(&r)?;
+            } else {
+                println!(
+                    "{}: leased to {} until {} — {}",
+                    r["environment"].as_str().unwrap_or(&env),
+                    r["lease"]["holder"].as_str().unwrap_or("?"),
+                    r["lease"]["expires"].as_str().unwrap_or("?"),
+                    r["lease"]["reason"].as_str().unwrap_or("")
+                );
+            }
+            0
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(code))
+}
+
+/// Commands that always work on this machine, server or not.
+fn always_local(c: &Command) -> bool {
+    matches!(
+        c,
+        Command::Serve(_)
+            | Command::Quickstart(_)
+            | Command::Simulate(_)
+            | Command::CheckConfig
+            | Command::Gc
+            | Command::SampleService(_)
+    )
+}
+
 /// Runs the CLI; returns the exit status.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    if !always_local(&cli.command)
+        && let Some(c) = remote(&cli)?
+    {
+        return match run_remote(&cli, &c).await? {
+            Some(code) => Ok(code),
+            None => Err(input(format!(
+                "this command works on the server's own state only and has no API yet: run it on the server's machine, or pass --local to act on this machine's state (server: {})",
+                c.base()
+            ))),
+        };
+    }
     match &cli.command {
         Command::Deploy(a) => {
             let app = open(&cli).await?;

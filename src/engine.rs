@@ -60,7 +60,7 @@ pub struct DeployRequest {
 }
 
 /// Lease as reported.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct LeaseReport {
     /// Holder.
     pub holder: String,
@@ -91,7 +91,7 @@ impl LeaseReport {
 }
 
 /// One component in a cycle report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ComponentReport {
     /// Name.
     pub name: String,
@@ -119,7 +119,7 @@ pub struct ComponentReport {
     /// What ran before (short commit or image), if different.
     pub previous: Option<String>,
     /// Why this action (dry runs): what differs from what runs, and whether it is built.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
 }
 
@@ -145,7 +145,7 @@ impl ComponentReport {
 }
 
 /// Where the time went.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Timings {
     /// Wall time of the whole command.
     pub total_ms: u64,
@@ -181,7 +181,7 @@ pub fn peak_rss_kib() -> u64 {
 }
 
 /// The result of a deploy or stop, printed by the CLI.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CycleReport {
     /// Cycle number (none for a dry run).
     pub cycle: Option<i64>,

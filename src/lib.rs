@@ -9,6 +9,7 @@ pub mod app;
 pub mod build;
 pub mod cancelling;
 pub mod cli;
+pub mod client;
 pub mod engine;
 pub mod error;
 pub mod identity;

@@ -12,12 +12,12 @@ use greenroom_core::manifest::{self, ComponentDiff, ManifestComponent, short_id}
 use greenroom_core::time;
 use greenroom_driver::ProcessDriver;
 use greenroom_store::CycleRecord;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// One component in `status`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct ComponentStatus {
     /// Name.
     pub name: String,
@@ -46,8 +46,36 @@ pub struct ComponentStatus {
     pub since: Option<String>,
 }
 
+/// A pause of scheduled cycles (as `greenroom_store::PauseRecord`, readable
+/// back from JSON by the CLI in `--server` mode).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PauseView {
+    /// Environment.
+    pub environment: String,
+    /// Paused (true) or resumed (false).
+    pub paused: bool,
+    /// Who paused or resumed it.
+    pub by: String,
+    /// Why.
+    pub reason: String,
+    /// When (ms since the epoch).
+    pub since: i64,
+}
+
+impl From<greenroom_store::PauseRecord> for PauseView {
+    fn from(p: greenroom_store::PauseRecord) -> PauseView {
+        PauseView {
+            environment: p.environment,
+            paused: p.paused,
+            by: p.by,
+            reason: p.reason,
+            since: p.since,
+        }
+    }
+}
+
 /// One environment instance in `status`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct EnvironmentStatus {
     /// Instance name.
     pub environment: String,
@@ -62,18 +90,18 @@ pub struct EnvironmentStatus {
     /// Components.
     pub components: Vec<ComponentStatus>,
     /// Set while scheduled cycles are paused: who, why, since.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub paused: Option<greenroom_store::PauseRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<PauseView>,
     /// The scheduler's next action and why (when `greenroom serve` drives it).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
     /// The scheduler's last decision and its reason.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_decision: Option<String>,
 }
 
 /// A cycle in `history` and `status`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CycleSummary {
     /// Cycle number.
     pub id: i64,
@@ -202,7 +230,12 @@ pub async fn status(app: &App, env: Option<&str>) -> anyhow::Result<Vec<Environm
             components,
             next,
             last_decision,
-            paused: app.store.pause(&inst.name).await?.filter(|p| p.paused),
+            paused: app
+                .store
+                .pause(&inst.name)
+                .await?
+                .filter(|p| p.paused)
+                .map(PauseView::from),
         });
     }
     Ok(out)

@@ -308,6 +308,8 @@ pub struct EnvironmentView {
     pub status: status::EnvironmentStatus,
     /// Whether scheduled cycles are paused.
     pub paused: bool,
+    /// Who paused them, why and since when (while paused from the CLI or API).
+    pub pause: Option<status::PauseView>,
     /// The last decisions for it, newest first.
     pub decisions: Vec<DecisionView>,
     /// The scheduler's next action, when `serve` keeps a policy state for it.
@@ -531,7 +533,8 @@ async fn environment_view(app: &App, mut st: status::EnvironmentStatus) -> Resul
     // The API has fields of its own for these (`next`, `decisions`, `paused`).
     st.next = None;
     st.last_decision = None;
-    let paused_in_store = st.paused.take().is_some();
+    let pause = st.paused.take();
+    let paused_in_store = pause.is_some();
     let env_name = environment_of(app, &st.environment)?;
     let state: Option<policy::State> = match app.store.policy_state(&env_name).await? {
         Some(json) => serde_json::from_str(&json).ok(),
@@ -551,6 +554,7 @@ async fn environment_view(app: &App, mut st: status::EnvironmentStatus) -> Resul
     Ok(EnvironmentView {
         status: st,
         paused: paused_in_store || state.as_ref().is_some_and(|s| s.paused.is_some()),
+        pause,
         decisions: decisions.iter().map(DecisionView::of).collect(),
         next,
     })
@@ -1113,7 +1117,8 @@ async fn cancel_cycle(
         LeaseBody,
         ReleaseBody,
         CancelBody,
-        crate::cancelling::Cancelled
+        crate::cancelling::Cancelled,
+        status::PauseView
     )),
     modifiers(&BearerAuth),
     tags((name = "read", description = "viewer"), (name = "write", description = "deployer or admin"))
