@@ -100,21 +100,23 @@ pub fn entry(builds: &Path, logs: &Path, component: &str, commit: &str, command:
 pub fn cached(e: &Entry) -> Option<BuildRecord> {
     let text = std::fs::read_to_string(&e.record).ok()?;
     let rec: BuildRecord = serde_json::from_str(&text).ok()?;
-    if !rec.dir.is_dir() {
-        return None;
-    }
-    // The record's modification time is the entry's last use (retention
-    // keeps recently used builds); failing to touch it only ages the entry.
+    rec.dir.is_dir().then_some(rec)
+}
+
+/// Marks a cached entry as used now: the record's modification time is the
+/// entry's last use (retention keeps recently used builds). Failing to
+/// touch it only ages the entry.
+fn mark_used(e: &Entry) {
     if let Ok(f) = std::fs::File::options().write(true).open(&e.record) {
         let _ = f.set_modified(std::time::SystemTime::now());
     }
-    Some(rec)
 }
 
 /// Builds `job` unless it is cached.
 pub async fn build(mirror: &Mirror, builds: &Path, logs: &Path, job: &BuildJob) -> anyhow::Result<BuildOutcome> {
     let e = entry(builds, logs, &job.component, &job.commit, job.command.as_deref());
     if let Some(rec) = cached(&e) {
+        mark_used(&e);
         return Ok(BuildOutcome::Cached(rec));
     }
     let parent = e
@@ -129,6 +131,7 @@ pub async fn build(mirror: &Mirror, builds: &Path, logs: &Path, job: &BuildJob) 
     // Another process may have finished it while we waited for the lock.
     if let Some(rec) = cached(&e) {
         drop(lock);
+        mark_used(&e);
         return Ok(BuildOutcome::Cached(rec));
     }
     if e.dir.exists() {

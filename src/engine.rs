@@ -591,6 +591,13 @@ pub async fn deploy(app: &App, req: &DeployRequest, reporter: &dyn Reporter) -> 
     }
 
     let reason = req.reason.clone().unwrap_or_else(|| format!("deploy {}", req.text));
+    // An explicit deploy meeting a scheduled cycle: it restarts a partial
+    // one (it counts as a trigger) and waits for a full one.
+    let meets_schedule = if req.cancel.is_none() {
+        yield_to_schedule(app, &instances, reporter).await?
+    } else {
+        false
+    };
     let held = leasing::acquire(
         app,
         &Ask {
@@ -599,7 +606,7 @@ pub async fn deploy(app: &App, req: &DeployRequest, reporter: &dyn Reporter) -> 
             reason: &reason,
             ttl: env.lease_ttl,
             bind_process: true,
-            wait: req.wait,
+            wait: req.wait || meets_schedule,
         },
     )
     .await?;
@@ -613,6 +620,57 @@ pub async fn deploy(app: &App, req: &DeployRequest, reporter: &dyn Reporter) -> 
     t.overhead_ms = t.total_ms.saturating_sub(t.user_ms + t.health_ms + t.stop_ms);
     t.peak_rss_kib = peak_rss_kib();
     Ok(report)
+}
+
+/// The request text of cycles the server schedules, by kind.
+pub const SCHEDULED_PARTIAL: &str = "scheduled partial cycle";
+/// See [`SCHEDULED_PARTIAL`].
+pub const SCHEDULED_FULL: &str = "scheduled full cycle";
+
+/// Seed 002's rule for an explicit deploy (CLI, API) on an environment whose
+/// scheduled cycle is running: a partial cycle is cancelled before its next
+/// step (the deploy counts as a trigger: the restart rule), a full cycle is
+/// never interrupted — the deploy waits for it. Either way the decision is
+/// recorded with its reason, and the deploy then waits in the lease queue
+/// (returns true) instead of failing as busy.
+async fn yield_to_schedule(app: &App, instances: &[Instance], reporter: &dyn Reporter) -> anyhow::Result<bool> {
+    let [inst] = instances else {
+        return Ok(false);
+    };
+    let Some(running) = app
+        .store
+        .running_cycles()
+        .await?
+        .into_iter()
+        .find(|c| c.environment == inst.name)
+    else {
+        return Ok(false);
+    };
+    let now = app.now();
+    let (kind, reason) = if running.request.starts_with(SCHEDULED_PARTIAL) {
+        let why = format!(
+            "explicit deploy by {} restarts partial cycle {} (a deploy during a partial cycle counts as a trigger)",
+            app.holder, running.id
+        );
+        app.store.request_cancel(running.id, &app.holder, &why, now).await?;
+        ("restart", why)
+    } else if running.request.starts_with(SCHEDULED_FULL) {
+        (
+            "queued",
+            format!(
+                "explicit deploy by {} waits for full cycle {}: a full cycle is never interrupted",
+                app.holder, running.id
+            ),
+        )
+    } else {
+        // Someone's own deploy: the lease rules (busy, --wait) apply as usual.
+        return Ok(false);
+    };
+    reporter.note(&reason);
+    app.store
+        .record_decision(&inst.name, now, kind, &reason, &[], Some(running.id))
+        .await?;
+    Ok(true)
 }
 
 async fn dry_run(

@@ -287,3 +287,274 @@ fn a_paused_environment_keeps_its_triggers_until_resumed() {
     server.kill9();
     sb.ok(&["stop", "--env", "staging"]);
 }
+
+#[test]
+fn an_explicit_deploy_restarts_a_running_partial_cycle() {
+    let (sb, port) = webhook_sandbox(40);
+    let server = sb.spawn(&["serve"]);
+    wait_until("the server to answer /healthz", || {
+        http_get(&format!("http://127.0.0.1:{port}/healthz")).filter(|(c, _)| *c == 200)
+    });
+    let scheduled = |sb: &Sandbox, result: &str| {
+        sb.history().into_iter().find(|c| {
+            c["environment"] == "staging"
+                && c["request"].as_str().is_some_and(|r| r.starts_with("scheduled"))
+                && c["result"] == result
+        })
+    };
+    // The first trigger gets the full cycle.
+    let body = push_payload();
+    assert_eq!(
+        post(port, "/webhooks/github", &github_headers("push", "x-1", &body), &body).0,
+        200
+    );
+    let full = wait_until("the full cycle", || scheduled(&sb, "succeeded"));
+    assert!(
+        full["request"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("scheduled full")),
+        "{full}"
+    );
+
+    // The next one, inside full_interval, is partial; its build is slow.
+    let ogr = sb.repo("ogr");
+    std::fs::write(ogr.join("SLOW"), "the build sleeps\n").expect("write");
+    git(&ogr, &["add", "SLOW"]);
+    git(&ogr, &["commit", "-q", "-m", "slow build"]);
+    assert_eq!(
+        post(port, "/webhooks/github", &github_headers("push", "x-2", &body), &body).0,
+        200
+    );
+    let partial = wait_until("the partial cycle to run", || scheduled(&sb, "running"));
+    assert!(
+        partial["request"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("scheduled partial")),
+        "{partial}"
+    );
+    wait_until("its slow build", || {
+        procs_under(&sb.root).into_iter().find(|p| p.cmdline == "sleep 30")
+    });
+
+    // An explicit deploy counts as a trigger: the partial cycle is cancelled, the deploy runs.
+    let t = std::time::Instant::now();
+    let out = sb
+        .run(&[
+            "--as",
+            "alice",
+            "--json",
+            "deploy",
+            "--env",
+            "staging",
+            "--release",
+            "ogr=1",
+        ])
+        .expect(0);
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(25),
+        "it did not wait for the slow build"
+    );
+    assert!(out.stderr.contains("waiting for staging"), "{}", out.stderr);
+    assert_eq!(out.json()["result"], "succeeded");
+    let h = sb.history();
+    let cancelled = h.iter().find(|c| c["id"] == partial["id"]).expect("the partial cycle");
+    assert_eq!(cancelled["result"], "cancelled", "{cancelled}");
+    assert!(
+        cancelled["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("explicit deploy by alice restarts partial cycle")),
+        "{cancelled}"
+    );
+    server.kill9();
+    sb.ok(&["stop", "--env", "staging"]);
+    sb.ok(&["stop", "--env", "solo"]);
+}
+
+#[test]
+fn a_killed_server_keeps_deferred_triggers_and_reruns_an_interrupted_cycle() {
+    let (sb, port) = webhook_sandbox(41);
+    let text = std::fs::read_to_string(&sb.config)
+        .expect("config")
+        .replace("settle = \"0s\"", "settle = \"3s\"");
+    sb.write_config(&text);
+    let healthy = || {
+        wait_until("the server to answer /healthz", || {
+            http_get(&format!("http://127.0.0.1:{port}/healthz")).filter(|(c, _)| *c == 200)
+        })
+    };
+    let scheduled = |sb: &Sandbox| -> Vec<serde_json::Value> {
+        sb.history()
+            .into_iter()
+            .filter(|c| {
+                c["environment"] == "staging" && c["request"].as_str().is_some_and(|r| r.starts_with("scheduled"))
+            })
+            .collect()
+    };
+
+    // A trigger deferred by the settle window, then kill -9 before it is due.
+    let server = sb.spawn(&["serve"]);
+    healthy();
+    let body = push_payload();
+    assert_eq!(
+        post(port, "/webhooks/github", &github_headers("push", "k-1", &body), &body).0,
+        200
+    );
+    wait_until("the trigger to be scheduled", || {
+        sb.status("staging")["next"]
+            .as_str()
+            .filter(|n| n.contains("at "))
+            .map(str::to_string)
+    });
+    server.kill9();
+    assert!(scheduled(&sb).is_empty(), "killed before the settle window ended");
+
+    // Restarted, the deferred trigger still runs; make that cycle slow and kill the server mid-way.
+    let ogr = sb.repo("ogr");
+    std::fs::write(ogr.join("SLOW"), "the build sleeps\n").expect("write");
+    git(&ogr, &["add", "SLOW"]);
+    git(&ogr, &["commit", "-q", "-m", "slow build"]);
+    let server = sb.spawn(&["serve"]);
+    healthy();
+    let running = wait_until("the deferred trigger's cycle to run", || {
+        scheduled(&sb).into_iter().find(|c| c["result"] == "running")
+    });
+    wait_until("its slow build", || {
+        procs_under(&sb.root).into_iter().find(|p| p.cmdline == "sleep 30")
+    });
+    server.kill9();
+    // The build outlived the server (own process group): clean it up as an operator would.
+    for p in procs_under(&sb.state).into_iter().filter(|p| p.cmdline == "sleep 30") {
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(p.pgid), nix::sys::signal::Signal::SIGKILL);
+    }
+    git(&ogr, &["rm", "-q", "SLOW"]);
+    git(&ogr, &["commit", "-q", "-m", "fast again"]);
+
+    // Started again: the dead cycle is reported interrupted, its lease is not
+    // left held, and its trigger gets a new cycle that deploys main.
+    let server = sb.spawn(&["serve"]);
+    healthy();
+    let rerun = wait_until("the interrupted trigger's new cycle", || {
+        scheduled(&sb)
+            .into_iter()
+            .find(|c| c["id"] != running["id"] && c["result"] == "succeeded")
+    });
+    let dead = sb
+        .history()
+        .into_iter()
+        .find(|c| c["id"] == running["id"])
+        .expect("the killed cycle");
+    assert_eq!(dead["result"], "interrupted", "{dead}");
+    assert!(rerun["id"].as_i64() > running["id"].as_i64());
+    let st = sb.status("staging");
+    assert_eq!(Sandbox::component(&st, "ogr")["commit"], sb.rev("ogr", "main"));
+    assert!(st["lease"].is_null(), "{st}");
+    server.kill9();
+    sb.ok(&["stop", "--env", "staging"]);
+    sb.ok(&["stop", "--env", "solo"]);
+}
+
+const GITLAB_TOKEN: &str = "e2e gitlab token";
+
+fn gitlab_fixture(name: &str) -> Vec<u8> {
+    let text =
+        std::fs::read_to_string(format!("{}/tests/data/gitlab/{name}", env!("CARGO_MANIFEST_DIR"))).expect("fixture");
+    let mut v: serde_json::Value = serde_json::from_str(&text).expect("fixture JSON");
+    if v.get("ref").is_some() {
+        v["ref"] = "refs/heads/main".into();
+    }
+    serde_json::to_vec(&v).expect("encode")
+}
+
+fn gitlab_headers(event: &str, uuid: &str, token: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("X-Gitlab-Event", event.to_string()),
+        ("X-Gitlab-Event-UUID", uuid.to_string()),
+        ("X-Gitlab-Token", token.to_string()),
+    ]
+}
+
+#[test]
+fn a_gitlab_push_is_stored_once_and_schedules_the_environments_that_follow_it() {
+    let (mut sb, port) = webhook_sandbox(42);
+    // packit-service stands for the fixture's GitLab project.
+    let text = std::fs::read_to_string(&sb.config).expect("config").replacen(
+        "name = \"packit-service\"\n",
+        "name = \"packit-service\"\ngitlab = \"mike/diaspora\"\n",
+        1,
+    ) + "\n[gitlab]\nwebhook_token = \"env:GREENROOM_E2E_GITLAB_TOKEN\"\n";
+    sb.write_config(&text);
+    sb.env.push(("GREENROOM_E2E_GITLAB_TOKEN".into(), GITLAB_TOKEN.into()));
+    let server = sb.spawn(&["serve"]);
+    wait_until("the server to answer /healthz", || {
+        http_get(&format!("http://127.0.0.1:{port}/healthz")).filter(|(c, _)| *c == 200)
+    });
+
+    let body = gitlab_fixture("push.json");
+    let (code, resp) = post(
+        port,
+        "/webhooks/gitlab",
+        &gitlab_headers("Push Hook", "g-1", GITLAB_TOKEN),
+        &body,
+    );
+    assert_eq!(code, 200, "{resp}");
+    assert!(resp.contains("\"stored\""), "{resp}");
+    let (code, resp) = post(
+        port,
+        "/webhooks/gitlab",
+        &gitlab_headers("Push Hook", "g-1", GITLAB_TOKEN),
+        &body,
+    );
+    assert_eq!((code, resp.contains("\"duplicate\":true")), (200, true), "{resp}");
+    // A wrong or missing token is refused; a body that is not JSON says why.
+    assert_eq!(
+        post(
+            port,
+            "/webhooks/gitlab",
+            &gitlab_headers("Push Hook", "g-2", "wrong"),
+            &body
+        )
+        .0,
+        401
+    );
+    let no_token: Vec<_> = gitlab_headers("Push Hook", "g-3", GITLAB_TOKEN)
+        .into_iter()
+        .take(2)
+        .collect();
+    assert_eq!(post(port, "/webhooks/gitlab", &no_token, &body).0, 401);
+    let (code, resp) = post(
+        port,
+        "/webhooks/gitlab",
+        &gitlab_headers("Push Hook", "g-4", GITLAB_TOKEN),
+        b"<html>",
+    );
+    assert_eq!(code, 400, "{resp}");
+    // A merge request event on a `follows = "channel"` environment is recorded only.
+    let mr = gitlab_fixture("merge_request.json");
+    let (code, resp) = post(
+        port,
+        "/webhooks/gitlab",
+        &gitlab_headers("Merge Request Hook", "g-5", GITLAB_TOKEN),
+        &mr,
+    );
+    assert_eq!(code, 200, "{resp}");
+
+    // staging deploys packit-service: the push is a trigger for it.
+    let cycle = wait_until("a scheduled cycle on staging", || {
+        sb.history().into_iter().find(|c| {
+            c["environment"] == "staging"
+                && c["request"].as_str().is_some_and(|r| r.starts_with("scheduled"))
+                && c["result"] == "succeeded"
+        })
+    });
+    assert!(
+        cycle["request"].as_str().is_some_and(|r| r.contains("trigger(s)")),
+        "{cycle}"
+    );
+    let st = sb.status("staging");
+    assert_eq!(
+        Sandbox::component(&st, "packit-service")["commit"],
+        sb.rev("packit-service", "main")
+    );
+    server.kill9();
+    sb.ok(&["stop", "--env", "staging"]);
+}

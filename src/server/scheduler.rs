@@ -481,8 +481,12 @@ impl Scheduler {
         );
         let (app, tx, name) = (self.app.clone(), self.tx.clone(), env.name.clone());
         let text = format!(
-            "scheduled {} cycle for trigger(s) {}",
-            if kind == CycleKind::Full { "full" } else { "partial" },
+            "{} for trigger(s) {}",
+            if kind == CycleKind::Full {
+                engine::SCHEDULED_FULL
+            } else {
+                engine::SCHEDULED_PARTIAL
+            },
             triggers.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
         );
         tokio::spawn(async move {

@@ -1007,9 +1007,15 @@ impl Machine<'_> {
     }
 
     fn cycle_finished(&mut self, cycle: u64, result: CycleResult) {
-        let (kind, started, restarts, restart_drain) = match &self.s.phase {
-            Phase::Running(r) if r.cycle == cycle => (r.kind, Some(r.started_at), r.restarts, r.restart_drain),
-            Phase::Starting { kind, .. } => (*kind, None, 0, None),
+        let (kind, started, restarts, restart_drain, served) = match &self.s.phase {
+            Phase::Running(r) if r.cycle == cycle => (
+                r.kind,
+                Some(r.started_at),
+                r.restarts,
+                r.restart_drain,
+                r.triggers.clone(),
+            ),
+            Phase::Starting { kind, triggers, .. } => (*kind, None, 0, None, triggers.clone()),
             _ => {
                 let reason = format!("cycle {cycle} finished ({result}) but it is not the running cycle: ignored");
                 self.record(DecisionKind::Ignored, reason, vec![], Some(cycle));
@@ -1030,6 +1036,21 @@ impl Machine<'_> {
             1 => ", 1 restart".to_string(),
             n => format!(", {n} restarts"),
         };
+        // An interrupted cycle (its process died) served nobody: its
+        // triggers are due again, in a new cycle.
+        if result == CycleResult::Interrupted {
+            for id in served {
+                if !self.s.pending.iter().any(|r| r.id == id) {
+                    self.s.pending.push(Request {
+                        id,
+                        source: format!("trigger {id} again (cycle {cycle} was interrupted)"),
+                        at: self.now,
+                        received: self.now,
+                        explicit: None,
+                    });
+                }
+            }
+        }
         let ids = self.pending_ids();
         if let Some(d) = restart_drain {
             // The restart was decided but had not happened yet: its triggers

@@ -1077,3 +1077,36 @@ proptest! {
         prop_assert_eq!(&a.s, &c.s);
     }
 }
+
+#[test]
+fn an_interrupted_cycle_serves_nobody_its_triggers_get_a_new_cycle() {
+    let mut env = Env::partial_running();
+    // The server died while partial cycle 2 ran; the restarted server reports it interrupted.
+    let a = env.ev(
+        at(10, 40),
+        Event::CycleFinished {
+            cycle: 2,
+            result: CycleResult::Interrupted,
+        },
+    );
+    assert!(
+        decision(&a, DecisionKind::Finished).reason.contains("interrupted"),
+        "{:?}",
+        env.journal
+    );
+    assert_eq!(env.s.pending.iter().map(|r| r.id).collect::<Vec<_>>(), vec![2]);
+    // It is scheduled again (after the cooldown of the interrupted cycle), not forgotten.
+    let due = wake(&a).expect("a wake-up for the re-run");
+    env.ev(due, Event::Tick);
+    let (kind, triggers, _) = env.start(due, 3);
+    assert_eq!((kind, triggers), (CycleKind::Partial, vec![2]));
+    // A cancelled cycle, by contrast, was stopped on purpose: nothing comes back.
+    env.ev(
+        due + MIN,
+        Event::CycleFinished {
+            cycle: 3,
+            result: CycleResult::Cancelled,
+        },
+    );
+    assert!(env.s.pending.is_empty());
+}
