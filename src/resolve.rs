@@ -63,17 +63,26 @@ pub fn mirror_name(url: &str) -> String {
     format!("{}-{short}", if base.is_empty() { "repo" } else { base })
 }
 
-fn want_of(w: &GitWant, forge: Forge) -> Want {
+fn want_of(w: &GitWant, forge: Forge, pending_refs: Option<&str>) -> Want {
     match w {
         GitWant::Branch(b) => Want::Branch(b.clone()),
         GitWant::Tag(t) => Want::Tag(t.clone()),
         GitWant::TagPattern(p) => Want::TagPattern(p.clone()),
-        GitWant::PullRequest(n) => Want::PullRequest {
-            number: *n,
-            forge: match forge {
-                Forge::Github => greenroom_git::Forge::Github,
-                Forge::Gitlab => greenroom_git::Forge::Gitlab,
+        GitWant::PullRequest(n) => match forge {
+            Forge::Github => Want::PullRequest {
+                number: *n,
+                forge: greenroom_git::Forge::Github,
             },
+            Forge::Gitlab => Want::PullRequest {
+                number: *n,
+                forge: greenroom_git::Forge::Gitlab,
+            },
+            // A plain git repository: the change is the ref whose `*` is its number.
+            Forge::Git => Want::Ref(
+                pending_refs
+                    .unwrap_or("refs/pending/*")
+                    .replacen('*', &n.to_string(), 1),
+            ),
         },
         GitWant::Commit(c) => Want::Commit(c.clone()),
     }
@@ -116,7 +125,7 @@ pub async fn resolve(app: &App, env: &Environment, selections: &[(String, Select
             by_repo
                 .entry(repo.clone())
                 .or_default()
-                .push((i, want_of(want, c.forge)));
+                .push((i, want_of(want, c.forge, c.pending_refs.as_deref())));
         }
     }
     let mut tasks = tokio::task::JoinSet::new();

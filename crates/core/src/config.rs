@@ -59,6 +59,86 @@ pub struct Config {
     pub client: ClientConfig,
     /// `[retention]`: how long cycles, logs, builds and deliveries are kept.
     pub retention: Retention,
+    /// `[pending]`: which pull requests qualify for staging, and how greenroom talks on them.
+    pub pending: PendingConfig,
+    /// `[github]` and `[gitlab]` API access (tokens, API URLs).
+    pub forges: ForgeApis,
+}
+
+/// `[pending]`: the pending PR set of environments that `follow = "pending"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingConfig {
+    /// Forge logins whose pull requests qualify without approval (besides
+    /// `[[user]]`s with a role of deployer or more).
+    pub trusted: Vec<String>,
+    /// Forge logins that may approve, exclude and include (besides admins).
+    pub maintainers: Vec<String>,
+    /// Label that keeps a pull request out of staging.
+    pub skip_label: String,
+    /// Label that acts like `@bot deploy` when added.
+    pub deploy_label: String,
+    /// Pull requests not updated for longer than this are left out.
+    pub max_age: Duration,
+    /// Merge order: `oldest-first`, `newest-first` or `by-number`.
+    pub order: String,
+    /// The name comments address (`@greenroom`), without the `@`.
+    pub bot: String,
+    /// Also ask the forge's collaborator permission API for commands.
+    pub check_permissions: bool,
+    /// Where the staging branch is pushed (`refs/heads/greenroom/staging`), if anywhere.
+    pub staging_ref: Option<String>,
+    /// How many dated staging tags to keep (0: none are made).
+    pub staging_tags: u32,
+}
+
+impl Default for PendingConfig {
+    fn default() -> Self {
+        PendingConfig {
+            trusted: Vec::new(),
+            maintainers: Vec::new(),
+            skip_label: "staging-skip".into(),
+            deploy_label: "staging-deploy".into(),
+            max_age: Duration::from_secs(14 * 86_400),
+            order: "oldest-first".into(),
+            bot: "greenroom".into(),
+            check_permissions: false,
+            staging_ref: None,
+            staging_tags: 0,
+        }
+    }
+}
+
+/// API access to one hosted forge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForgeApi {
+    /// Base URL of the REST API (`https://api.github.com`, `https://gitlab.com/api/v4`).
+    pub api_url: String,
+    /// The token, as a secret reference.
+    pub token: Option<SecretRef>,
+}
+
+/// `[github]` and `[gitlab]` API access.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForgeApis {
+    /// GitHub.
+    pub github: ForgeApi,
+    /// GitLab.
+    pub gitlab: ForgeApi,
+}
+
+impl Default for ForgeApis {
+    fn default() -> Self {
+        ForgeApis {
+            github: ForgeApi {
+                api_url: "https://api.github.com".into(),
+                token: None,
+            },
+            gitlab: ForgeApi {
+                api_url: "https://gitlab.com/api/v4".into(),
+                token: None,
+            },
+        }
+    }
 }
 
 /// `[client]`: when set, the CLI sends its commands to a running `greenroom
@@ -281,6 +361,10 @@ pub enum Forge {
     Github,
     /// `refs/merge-requests/N/head`
     Gitlab,
+    /// A plain git repository: pending changes are refs matching the
+    /// component's `pending_refs` (the number is the leading digits of the
+    /// ref's last part: `refs/pending/12`, `refs/heads/pr/12-fix`).
+    Git,
 }
 
 /// What a base channel (`stg`, `prod`) of a component follows.
@@ -342,6 +426,8 @@ pub struct Component {
     pub github: Option<String>,
     /// GitLab identity (`group/project`): from `gitlab`, or derived from a gitlab.com `repo`.
     pub gitlab: Option<String>,
+    /// Refs that are pending changes, for `forge = "git"` (`refs/pending/*` by default).
+    pub pending_refs: Option<String>,
 }
 
 /// How an environment runs its components.
@@ -556,13 +642,40 @@ struct RawConfig {
     environment: Vec<Spanned<RawEnvironment>>,
     policy: Option<RawPolicy>,
     server: Option<RawServer>,
-    github: Option<RawSecretTable>,
+    github: Option<RawGithub>,
     gitlab: Option<RawGitlab>,
     package: Option<RawSecretTable>,
     #[serde(default)]
     user: Vec<Spanned<RawUser>>,
     client: Option<RawClient>,
     retention: Option<RawRetention>,
+    pending: Option<RawPending>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPending {
+    #[serde(default)]
+    trusted: Vec<Spanned<String>>,
+    #[serde(default)]
+    maintainers: Vec<Spanned<String>>,
+    skip_label: Option<Spanned<String>>,
+    deploy_label: Option<Spanned<String>>,
+    max_age: Option<Spanned<String>>,
+    order: Option<Spanned<String>>,
+    bot: Option<Spanned<String>>,
+    #[serde(default)]
+    check_permissions: bool,
+    staging_ref: Option<Spanned<String>>,
+    staging_tags: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGithub {
+    webhook_secret: Option<Spanned<String>>,
+    token: Option<Spanned<String>>,
+    api_url: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -617,6 +730,8 @@ struct RawSecretTable {
 #[serde(deny_unknown_fields)]
 struct RawGitlab {
     webhook_token: Option<Spanned<String>>,
+    token: Option<Spanned<String>>,
+    api_url: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -653,6 +768,7 @@ struct RawComponent {
     timeout: Option<Spanned<String>>,
     github: Option<Spanned<String>>,
     gitlab: Option<Spanned<String>>,
+    pending_refs: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -912,6 +1028,20 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
     let mut server = validate_server(&mut cx, raw.server.as_ref());
     let mut client = validate_client(&mut cx, raw.client.as_ref());
     let retention = validate_retention(&mut cx, raw.retention.as_ref());
+    let pending = validate_pending(&mut cx, raw.pending.as_ref());
+    let mut forges = ForgeApis::default();
+    if let Some(g) = &raw.github {
+        if let Some(u) = &g.api_url {
+            forges.github.api_url = api_url(&mut cx, u, "github.api_url");
+        }
+        forges.github.token = g.token.as_ref().and_then(|t| secret_ref(&mut cx, t, "github.token"));
+    }
+    if let Some(g) = &raw.gitlab {
+        if let Some(u) = &g.api_url {
+            forges.gitlab.api_url = api_url(&mut cx, u, "gitlab.api_url");
+        }
+        forges.gitlab.token = g.token.as_ref().and_then(|t| secret_ref(&mut cx, t, "gitlab.token"));
+    }
     let mut secret = |v: Option<&Spanned<String>>, key: &str| -> Option<SecretRef> { secret_ref(&mut cx, v?, key) };
     let webhooks = WebhookSecrets {
         github: secret(
@@ -944,6 +1074,8 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
         anchor(r);
     }
     for r in [
+        forges.github.token.as_mut(),
+        forges.gitlab.token.as_mut(),
         client.token.as_mut(),
         match server.database.as_mut() {
             Some(Database::Secret(r)) => Some(r),
@@ -982,6 +1114,8 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
             users,
             client,
             retention,
+            pending,
+            forges,
         })
     } else {
         Err(ConfigErrors(cx.errors))
@@ -1029,15 +1163,46 @@ fn validate_component(
         Some(f) => match f.get_ref().as_str() {
             "github" => Forge::Github,
             "gitlab" => Forge::Gitlab,
+            "git" => Forge::Git,
             other => {
                 cx.err(
                     f.span(),
                     key("forge"),
-                    format!("unknown forge `{other}` (expected `github` or `gitlab`)"),
+                    format!("unknown forge `{other}` (expected `github`, `gitlab` or `git`)"),
                 );
                 Forge::Github
             }
         },
+    };
+
+    let pending_refs = match (&rc.pending_refs, forge) {
+        (Some(p), Forge::Git) => {
+            let v = p.get_ref().trim();
+            if !v.starts_with("refs/")
+                || v.matches('*').count() != 1
+                || v.contains("..")
+                || v.chars().any(|c| c.is_whitespace() || c == ':')
+            {
+                cx.err(
+                    p.span(),
+                    key("pending_refs"),
+                    format!(
+                        "`{v}` is not a ref pattern with one `*` standing for the change's number: write e.g. \"refs/pending/*\""
+                    ),
+                );
+            }
+            Some(v.to_string())
+        }
+        (Some(p), _) => {
+            cx.err(
+                p.span(),
+                key("pending_refs"),
+                "only for `forge = \"git\"` (GitHub and GitLab are asked through their API)",
+            );
+            None
+        }
+        (None, Forge::Git) => Some("refs/pending/*".to_string()),
+        (None, _) => None,
     };
 
     let image = rc.image.as_ref().map(|i| i.get_ref().clone());
@@ -1202,6 +1367,7 @@ fn validate_component(
         timeout,
         github,
         gitlab,
+        pending_refs,
     })
 }
 
@@ -1414,6 +1580,89 @@ fn validate_server(cx: &mut Ctx<'_>, raw: Option<&RawServer>) -> ServerConfig {
             );
             None
         };
+    }
+    out
+}
+
+fn api_url(cx: &mut Ctx<'_>, u: &Spanned<String>, key: &str) -> String {
+    let v = u.get_ref().trim().trim_end_matches('/');
+    if !(v.starts_with("http://") || v.starts_with("https://")) {
+        cx.err(u.span(), key, "must start with http:// or https://");
+    }
+    v.to_string()
+}
+
+fn validate_pending(cx: &mut Ctx<'_>, raw: Option<&RawPending>) -> PendingConfig {
+    let mut out = PendingConfig::default();
+    let Some(r) = raw else { return out };
+    let login = |cx: &mut Ctx<'_>, v: &Spanned<String>, key: &str| -> Option<String> {
+        let l = v.get_ref().trim().trim_start_matches('@');
+        if l.is_empty()
+            || l.len() > 100
+            || !l
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            cx.err(v.span(), key, format!("`{}` is not a forge login", v.get_ref()));
+            return None;
+        }
+        Some(l.to_string())
+    };
+    out.trusted = r
+        .trusted
+        .iter()
+        .filter_map(|v| login(cx, v, "pending.trusted"))
+        .collect();
+    out.maintainers = r
+        .maintainers
+        .iter()
+        .filter_map(|v| login(cx, v, "pending.maintainers"))
+        .collect();
+    for (v, slot, key) in [
+        (&r.skip_label, &mut out.skip_label, "pending.skip_label"),
+        (&r.deploy_label, &mut out.deploy_label, "pending.deploy_label"),
+    ] {
+        if let Some(v) = v {
+            if v.get_ref().trim().is_empty() {
+                cx.err(v.span(), key, "a label must not be empty");
+            } else {
+                *slot = v.get_ref().trim().to_string();
+            }
+        }
+    }
+    out.max_age = cx.duration(&r.max_age, "pending.max_age".into(), out.max_age);
+    if let Some(o) = &r.order {
+        match o.get_ref().as_str() {
+            "oldest-first" | "newest-first" | "by-number" => out.order = o.get_ref().clone(),
+            other => cx.err(
+                o.span(),
+                "pending.order",
+                format!("unknown order `{other}` (expected `oldest-first`, `newest-first` or `by-number`)"),
+            ),
+        }
+    }
+    if let Some(b) = &r.bot
+        && let Some(l) = login(cx, b, "pending.bot")
+    {
+        out.bot = l;
+    }
+    out.check_permissions = r.check_permissions;
+    if let Some(s) = &r.staging_ref {
+        let v = s.get_ref().trim();
+        if !v.starts_with("refs/") || crate::refname::check(v).is_err() {
+            cx.err(
+                s.span(),
+                "pending.staging_ref",
+                format!("`{v}` is not a full ref name (e.g. \"refs/heads/greenroom/staging\")"),
+            );
+        }
+        out.staging_ref = Some(v.to_string());
+    }
+    if let Some(t) = &r.staging_tags {
+        match u32::try_from(*t.get_ref()) {
+            Ok(n) if n <= 1000 => out.staging_tags = n,
+            _ => cx.err(t.span(), "pending.staging_tags", "must be between 0 and 1000"),
+        }
     }
     out
 }

@@ -311,6 +311,17 @@ impl Mirror {
                     pattern: None,
                 }
             }
+            Want::Ref(name) => {
+                if !name.starts_with("refs/") {
+                    return Err(invalid(format!("`{name}` is not a full ref name (refs/...)")));
+                }
+                check_ref_name(name).map_err(|why| invalid(format!("ref name `{name}` is not valid ({why})")))?;
+                Item::Ref {
+                    refname: name.clone(),
+                    missing: format!("`{name}` does not exist"),
+                    pattern: None,
+                }
+            }
             Want::Tag(name) => {
                 check_ref_name(name).map_err(|why| invalid(format!("tag name `{name}` is not valid ({why})")))?;
                 Item::Ref {

@@ -45,6 +45,9 @@ pub enum Want {
     /// A commit SHA, full or abbreviated (7 to 40 hex digits; 64 for
     /// SHA-256 repositories).
     Commit(String),
+    /// An exact full ref name (`refs/pending/12`): a change of a plain git
+    /// repository used as a forge.
+    Ref(String),
 }
 
 /// The answer to a [`Want`].

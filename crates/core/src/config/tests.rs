@@ -442,3 +442,103 @@ fn sizes_parse_like_people_write_them() {
     assert_eq!(parse_size("lots"), None);
     assert_eq!(parse_size("-1G"), None);
 }
+
+#[test]
+fn pending_forges_and_git_forge_load() {
+    let c = ok(r#"
+[pending]
+trusted = ["alice-gh", "@bob"]
+maintainers = ["carol"]
+skip_label = "no-staging"
+max_age = "7d"
+order = "by-number"
+bot = "stagebot"
+check_permissions = true
+staging_ref = "refs/heads/greenroom/staging"
+staging_tags = 5
+
+[github]
+token = "env:GITHUB_TOKEN"
+api_url = "http://127.0.0.1:9999/"
+
+[gitlab]
+token = "file:secrets/gitlab"
+
+[[component]]
+name = "a"
+repo = "r"
+run = "x"
+forge = "git"
+pending_refs = "refs/heads/pr/*"
+
+[[component]]
+name = "b"
+repo = "r2"
+run = "x"
+forge = "git"
+
+[[environment]]
+name = "s"
+follows = "pending"
+"#);
+    assert_eq!(c.pending.trusted, vec!["alice-gh", "bob"]);
+    assert_eq!(c.pending.maintainers, vec!["carol"]);
+    assert_eq!(c.pending.skip_label, "no-staging");
+    assert_eq!(c.pending.deploy_label, "staging-deploy");
+    assert_eq!(c.pending.max_age, Duration::from_secs(7 * 86_400));
+    assert_eq!(
+        (c.pending.order.as_str(), c.pending.bot.as_str()),
+        ("by-number", "stagebot")
+    );
+    assert!(c.pending.check_permissions);
+    assert_eq!(c.pending.staging_ref.as_deref(), Some("refs/heads/greenroom/staging"));
+    assert_eq!(c.pending.staging_tags, 5);
+    assert_eq!(c.forges.github.api_url, "http://127.0.0.1:9999");
+    assert_eq!(c.forges.github.token, Some(SecretRef::Env("GITHUB_TOKEN".into())));
+    assert_eq!(c.forges.gitlab.api_url, "https://gitlab.com/api/v4");
+    assert_eq!(
+        c.forges.gitlab.token,
+        Some(SecretRef::File(PathBuf::from("/cfg/secrets/gitlab")))
+    );
+    assert_eq!(c.components[0].forge, Forge::Git);
+    assert_eq!(c.components[0].pending_refs.as_deref(), Some("refs/heads/pr/*"));
+    assert_eq!(c.components[1].pending_refs.as_deref(), Some("refs/pending/*"));
+    let d = ok("[[component]]\nname = \"a\"\nrepo = \"r\"\nrun = \"x\"\n[[environment]]\nname = \"s\"\n");
+    assert_eq!(d.pending, PendingConfig::default());
+    assert_eq!(d.pending.bot, "greenroom");
+}
+
+#[test]
+fn pending_and_forge_problems() {
+    let e = errors(
+        r#"
+[pending]
+trusted = ["ok", "not a login"]
+order = "random"
+staging_ref = "staging"
+staging_tags = -3
+
+[github]
+token = "ghp_literal_token_value"
+api_url = "api.github.com"
+
+[[component]]
+name = "a"
+repo = "r"
+run = "x"
+pending_refs = "refs/pending/*"
+
+[[component]]
+name = "b"
+repo = "r"
+run = "x"
+forge = "git"
+pending_refs = "pending"
+
+[[environment]]
+name = "s"
+"#,
+    );
+    assert!(!e.contains("ghp_literal_token_value"), "a token was echoed:\n{e}");
+    insta::assert_snapshot!(e);
+}
