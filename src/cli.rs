@@ -339,6 +339,36 @@ fn default_env(app: &App, env: Option<&str>) -> anyhow::Result<String> {
     }
 }
 
+/// Output of `pause` and `resume` (local or through a server).
+fn print_pause(cli: &Cli, env: &str, p: &status::PauseView) -> anyhow::Result<()> {
+    if cli.json {
+        return print_json(p);
+    }
+    if p.paused {
+        println!(
+            "{env}: scheduled cycles paused by {} (triggers are kept until `greenroom resume --env {env}`)",
+            p.by
+        );
+    } else {
+        println!("{env}: scheduled cycles resumed by {}", p.by);
+    }
+    Ok(())
+}
+
+/// Output of `cancel` (local or through a server).
+fn print_cancelled(cli: &Cli, done: &[crate::cancelling::Cancelled]) -> anyhow::Result<()> {
+    if cli.json {
+        return print_json(&done);
+    }
+    for c in done {
+        println!(
+            "cycle {} on {}: cancel requested by {}; it stops before its next step",
+            c.cycle, c.environment, c.by
+        );
+    }
+    Ok(())
+}
+
 fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v).context("encode JSON")?);
     Ok(())
@@ -460,16 +490,7 @@ async fn run_remote(cli: &Cli, c: &Client) -> anyhow::Result<Option<i32>> {
             };
             let (_, done): (_, Vec<crate::cancelling::Cancelled>) =
                 c.post(&path, &json!({"reason": a.reason}), &[]).await?;
-            if cli.json {
-                print_json(&done)?;
-            } else {
-                for d in &done {
-                    println!(
-                        "cycle {} on {}: cancel requested by {}; it stops before its next step",
-                        d.cycle, d.environment, d.by
-                    );
-                }
-            }
+            print_cancelled(cli, &done)?;
             0
         }
         Command::Release(a) => {
@@ -508,14 +529,7 @@ async fn run_remote(cli: &Cli, c: &Client) -> anyhow::Result<Option<i32>> {
                     &[],
                 )
                 .await?;
-            if cli.json {
-                print_json(&p)?;
-            } else {
-                println!(
-                    "{env}: scheduled cycles paused by {} (triggers are kept until `greenroom resume --env {env}`)",
-                    p.by
-                );
-            }
+            print_pause(cli, &env, &p)?;
             0
         }
         Command::Resume(a) => {
@@ -523,11 +537,7 @@ async fn run_remote(cli: &Cli, c: &Client) -> anyhow::Result<Option<i32>> {
             let (_, p): (_, status::PauseView) = c
                 .post(&format!("/environments/{}/resume", segment(&env)), &json!({}), &[])
                 .await?;
-            if cli.json {
-                print_json(&p)?;
-            } else {
-                println!("{env}: scheduled cycles resumed by {}", p.by);
-            }
+            print_pause(cli, &env, &p)?;
             0
         }
         Command::Lease(a) if a.action.is_none() && a.command.is_empty() => {
@@ -682,16 +692,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 None => crate::cancelling::Target::Environment(default_env(&app, a.env.as_deref())?),
             };
             let done = crate::cancelling::cancel(&app, &target, &app.holder, &a.reason).await?;
-            if cli.json {
-                print_json(&done)?;
-            } else {
-                for c in &done {
-                    println!(
-                        "cycle {} on {}: cancel requested by {}; it stops before its next step",
-                        c.cycle, c.environment, c.by
-                    );
-                }
-            }
+            print_cancelled(&cli, &done)?;
             Ok(0)
         }
         Command::Diff(a) => {
@@ -725,25 +726,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let app = open(&cli).await?;
             let env = default_env(&app, a.env.as_deref())?;
             let p = crate::pausing::pause(&app, &env, &app.holder, &a.reason).await?;
-            if cli.json {
-                print_json(&p)?;
-            } else {
-                println!(
-                    "{env}: scheduled cycles paused by {} (triggers are kept until `greenroom resume --env {env}`)",
-                    p.by
-                );
-            }
+            print_pause(&cli, &env, &p.into())?;
             Ok(0)
         }
         Command::Resume(a) => {
             let app = open(&cli).await?;
             let env = default_env(&app, a.env.as_deref())?;
             let p = crate::pausing::resume(&app, &env, &app.holder).await?;
-            if cli.json {
-                print_json(&p)?;
-            } else {
-                println!("{env}: scheduled cycles resumed by {}", p.by);
-            }
+            print_pause(&cli, &env, &p.into())?;
             Ok(0)
         }
         Command::Logs(a) => {
