@@ -11,8 +11,10 @@
 
 pub mod compose;
 pub mod config;
+pub mod impact;
 pub mod lease;
 pub mod manifest;
+pub mod pending;
 pub mod plan;
 pub mod policy;
 pub mod refname;
