@@ -9,6 +9,7 @@
 //! one exception is [`config::load`], which reads the config file's text and
 //! hands it to the pure [`config::parse`].
 
+pub mod command;
 pub mod compose;
 pub mod config;
 pub mod impact;
