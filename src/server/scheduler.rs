@@ -88,6 +88,19 @@ fn backoff(n: u32) -> Millis {
 
 /// Environments the scheduler drives: the plain ones (pools of slots are
 /// for people and previews).
+/// Pull request actions that change an environment's pending set.
+const PENDING_ACTIONS: &[&str] = &[
+    "opened",
+    "synchronize",
+    "reopened",
+    "closed",
+    "labeled",
+    "unlabeled",
+    "edited",
+    "ready_for_review",
+    "converted_to_draft",
+];
+
 fn scheduled(app: &App) -> Vec<Environment> {
     app.config
         .environments
@@ -682,6 +695,37 @@ impl Scheduler {
                 .collect(),
             EventKind::Package { name, .. } if forge == Forge::Package => {
                 self.app.config.components.iter().filter(|c| &c.name == name).collect()
+            }
+            EventKind::PullRequest {
+                number,
+                action,
+                base_ref,
+                ..
+            } => {
+                // Only environments that stage pending PRs care, and only for
+                // what changes the pending set.
+                if !PENDING_ACTIONS.contains(&action.as_str()) {
+                    return ("recorded", format!("pull request {repo}#{number} {action}: stored"), vec![]);
+                }
+                let matching: Vec<&Component> = self
+                    .app
+                    .config
+                    .components
+                    .iter()
+                    .filter(|c| owns(c))
+                    .filter(|c| matches!(c.channels.get("stg"), Some(ChannelSource::Branch(b)) if b == base_ref))
+                    .collect();
+                let envs: Vec<String> = scheduled(&self.app)
+                    .into_iter()
+                    .filter(|e| e.follows == greenroom_core::config::Follows::Pending)
+                    .filter(|e| matching.iter().any(|c| e.components.contains(&c.name)))
+                    .map(|e| e.name)
+                    .collect();
+                let what = format!("pull request {repo}#{number} {action}");
+                if envs.is_empty() {
+                    return ("recorded", format!("{what}: no environment stages pending PRs of it"), vec![]);
+                }
+                return ("trigger", what, envs);
             }
             EventKind::Ping => return ("recorded", format!("ping from {repo}"), vec![]),
             EventKind::Other => {
