@@ -12,6 +12,7 @@
 pub mod command;
 pub mod compose;
 pub mod config;
+pub mod culprit;
 pub mod impact;
 pub mod lease;
 pub mod manifest;

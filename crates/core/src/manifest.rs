@@ -6,7 +6,8 @@
 //! variables (secrets by fingerprint only) and which components were carried
 //! over — and over nothing else. So `ogr=123` and `ogr=sha:<head of #123>`
 //! give the same manifest. How a commit was asked for (`origin`, `reference`,
-//! `pr`) is kept for reports but is not part of the id. No I/O here.
+//! `pr`, the PRs `merged` into a staging commit) is kept for reports but is
+//! not part of the id. No I/O here.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -23,6 +24,10 @@ pub struct ManifestComponent {
     /// Pull request number, when it came from one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pr: Option<u64>,
+    /// The pull requests merged into a staging commit (`owner/name#12`), in
+    /// merge order. For reports: the commit already says what runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<String>,
     /// Full commit SHA (git components).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
@@ -213,6 +218,10 @@ mod tests {
         by_sha.reference = Some("abc".into());
         let b = Manifest::new([("ogr".to_string(), by_sha)].into());
         assert_eq!(a.id, b.id);
+        // The PRs a staging commit merges are for reports: the commit says what runs.
+        let mut staged = comp("abc", "staging");
+        staged.merged = vec!["packit/ogr#1".into(), "packit/ogr#4".into()];
+        assert_eq!(Manifest::new([("ogr".to_string(), staged)].into()).id, a.id);
         assert_eq!(a.id.len(), 64);
         assert_eq!(a.short_id().len(), 12);
     }
