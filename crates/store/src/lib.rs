@@ -1,27 +1,78 @@
 //! greenroom-store: everything greenroom remembers, behind one interface.
 //!
 //! Cycles with their stages and per-component records, manifests, leases
-//! and the `--wait` queue, what runs where, and allocated ports. SQLite
-//! (through sqlx, WAL mode, embedded migrations) is the default; the SQL is
-//! kept portable (`$N` placeholders, BIGINT/TEXT columns, no SQLite-only
-//! functions) so that PostgreSQL can sit behind the same interface. Queries
-//! are checked at run time and exercised by this crate's tests against a
-//! real database file, so CI needs no live database at compile time.
+//! and the `--wait` queue, what runs where, and allocated ports. Two
+//! backends sit behind [`Store`], chosen at run time by the URL given to
+//! [`Store::connect`]: SQLite (a file, WAL mode; the default, also
+//! [`Store::open`]) and PostgreSQL (`postgres://…`, so that several
+//! replicas can share one state).
+//!
+//! # One copy of every query
+//!
+//! The store talks to both through sqlx's `Any` driver: one pool type
+//! (`AnyPool`) and one row type (`AnyRow`), so every query's SQL text and
+//! every row decoder exist once, with no per-backend branch outside
+//! [`Store::connect`]. That fits because the schema is deliberately limited
+//! to what `Any` maps on both sides, BIGINT (`i64`) and TEXT (`String`),
+//! nullable or not, and because the SQL is the dialect both share: `$N`
+//! placeholders, `RETURNING`, `ON CONFLICT … DO NOTHING / DO UPDATE`, a
+//! partial unique index, a window function. Database errors pass through
+//! `Any` as the native driver's, so a unique violation is recognised the
+//! same way on both. The alternative, an enum of native pools with each
+//! query expanded per backend (generic over `sqlx::Database`), keeps native
+//! types but needs a macro around every method and long `Encode`/`Decode`
+//! bound lists, for nothing this schema uses. What `Any` costs: values are
+//! converted once per row (noise next to the query itself), its drivers are
+//! registered process-wide on first connect
+//! (`sqlx::any::install_default_drivers`, idempotent), and SQLite's options
+//! travel as URL parameters (`mode=rwc`) plus pragmas run on every new
+//! connection (busy timeout 30 s, WAL, `synchronous = NORMAL`, foreign
+//! keys; see `SQLITE_PRAGMAS`).
+//!
+//! Migrations are embedded per backend, `migrations/sqlite/` and
+//! `migrations/postgres/`, with the same version numbers: a schema change
+//! adds one file to each. The PostgreSQL schema differs only in spelling
+//! (BIGSERIAL ids, `TEXT COLLATE "C"` so that comparisons and ORDER BY are
+//! byte order as in SQLite); ids may have gaps there (a failed insert
+//! consumes a sequence value). Queries are checked at run time and every
+//! one runs in this crate's tests against a real SQLite file and a real
+//! PostgreSQL server, so builds need no live database.
 //!
 //! This crate stores and fetches; it does not decide. Lease decisions are
 //! made by `greenroom_core::lease`, and the atomic steps here (compare and
-//! swap on the fencing token) only make those decisions race-free between
-//! processes.
+//! swap on the fencing token, each a single `UPDATE … WHERE token = $n` or
+//! `INSERT … ON CONFLICT DO NOTHING` statement, atomic under PostgreSQL's
+//! READ COMMITTED as under SQLite's single writer) only make those
+//! decisions race-free between processes.
 
 use greenroom_core::lease::{HolderProcess, Lease};
 use greenroom_core::manifest::{Manifest, ManifestComponent};
 use greenroom_core::time::Millis;
 use serde::Serialize;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Row};
 use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
+
+/// The SQLite schema's migrations (their bytes must never change: sqlx
+/// checks every applied migration's checksum).
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+/// The PostgreSQL schema's migrations, version for version the same schema.
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Run on every new SQLite connection, in this order: the busy timeout
+/// first, so that switching a fresh database to WAL waits for a concurrent
+/// opener instead of failing.
+const SQLITE_PRAGMAS: &[&str] = &[
+    "PRAGMA busy_timeout = 30000",
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+];
+
+/// Connections per store (per process).
+const MAX_CONNECTIONS: u32 = 4;
 
 /// Errors from the state store.
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +80,7 @@ pub enum StoreError {
     /// The database could not be opened or migrated.
     #[error("cannot open the state database {path}: {cause}")]
     Open {
-        /// Database path.
+        /// Database file path, or URL (its password replaced by `redacted`).
         path: String,
         /// Cause.
         cause: sqlx::Error,
@@ -270,7 +321,175 @@ pub struct LeaseRequest<'a> {
 /// The state store.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// The database behind a [`Store`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    fn migrator(self) -> &'static Migrator {
+        match self {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        }
+    }
+}
+
+/// What [`Store::connect`] makes of a URL: the backend, the URL handed to
+/// sqlx, and how to name the database in errors (no password).
+#[derive(Debug, PartialEq, Eq)]
+struct Target {
+    backend: Backend,
+    url: String,
+    shown: String,
+    /// SQLite's `:memory:`: one database per connection, so the pool keeps
+    /// exactly one, for good.
+    in_memory: bool,
+}
+
+fn config_error(message: String) -> sqlx::Error {
+    sqlx::Error::Configuration(message.into())
+}
+
+/// Parses `sqlite:PATH`, `sqlite://PATH` (PATH relative or absolute,
+/// percent-encoded where needed, optional `?query`), `postgres://…` and
+/// `postgresql://…`.
+fn target(url: &str) -> std::result::Result<Target, StoreError> {
+    let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("sqlite") => {
+            let rest = &url["sqlite:".len()..];
+            let rest = rest.strip_prefix("//").unwrap_or(rest);
+            let (path, params) = match rest.split_once('?') {
+                Some((p, q)) => (p, Some(q)),
+                None => (rest, None),
+            };
+            let path = percent_decode(path).map_err(|detail| StoreError::Open {
+                path: path.to_string(),
+                cause: config_error(format!("the SQLite URL's path {detail}")),
+            })?;
+            if path.is_empty() {
+                return Err(StoreError::Open {
+                    path: url.to_string(),
+                    cause: config_error("a SQLite URL needs a file path: `sqlite:PATH`".into()),
+                });
+            }
+            Ok(sqlite_target(&path, params))
+        }
+        Some("postgres" | "postgresql") => {
+            let shown = match AnyConnectOptions::from_str(url) {
+                Ok(options) => redacted(&options),
+                // Never echo what could not be parsed: it may hold a password.
+                Err(_) => format!("{}://(unparseable URL)", scheme.as_deref().unwrap_or_default()),
+            };
+            Ok(Target {
+                backend: Backend::Postgres,
+                url: url.to_string(),
+                shown,
+                in_memory: false,
+            })
+        }
+        _ => Err(StoreError::Open {
+            path: url.split_once("://").map_or(url, |(s, _)| s).to_string(),
+            cause: config_error(
+                "unsupported database URL: use `sqlite:PATH` or `postgres://USER@HOST/DATABASE`".into(),
+            ),
+        }),
+    }
+}
+
+/// The URL sqlx gets for a SQLite file: the whole path percent-encoded
+/// into one opaque segment (no host, no `..` resolution by URL parsing),
+/// created if missing unless the query says otherwise.
+fn sqlite_target(path: &str, params: Option<&str>) -> Target {
+    let params = params.filter(|p| !p.is_empty());
+    let has_mode = params.is_some_and(|p| p.split('&').any(|kv| kv.starts_with("mode=")));
+    let query = match (params, has_mode) {
+        (None, _) => "mode=rwc".to_string(),
+        (Some(p), true) => p.to_string(),
+        (Some(p), false) => format!("mode=rwc&{p}"),
+    };
+    let in_memory = path == ":memory:";
+    let location = if in_memory {
+        path.to_string()
+    } else {
+        percent_encode(path)
+    };
+    Target {
+        backend: Backend::Sqlite,
+        url: format!("sqlite:{location}?{query}"),
+        shown: path.to_string(),
+        in_memory,
+    }
+}
+
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn percent_decode(text: &str) -> std::result::Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("has a bad percent escape at byte {i}"))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "is not UTF-8 once percent-decoded".to_string())
+}
+
+/// The URL without its password (user info or `password=` parameter).
+fn redacted(options: &AnyConnectOptions) -> String {
+    let mut url = options.database_url.clone();
+    if url.password().is_some() {
+        // Only fails for URLs that cannot have a password.
+        let _ = url.set_password(Some("redacted"));
+    }
+    if url.query_pairs().any(|(k, _)| k == "password") {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "password" {
+                    "redacted".into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
 }
 
 fn to_i64(v: u64) -> i64 {
@@ -301,32 +520,80 @@ fn encode<T: Serialize>(v: &T) -> String {
 }
 
 impl Store {
-    /// Opens (creating if needed) the SQLite database at `path` and applies
-    /// migrations.
+    /// Opens (creating if needed) the SQLite database file at `path` and
+    /// applies migrations: [`Store::connect`] with a `sqlite:` URL.
     pub async fn open(path: &Path) -> Result<Store> {
-        let err = |cause| StoreError::Open {
+        let text = path.to_str().ok_or_else(|| StoreError::Open {
             path: path.display().to_string(),
+            cause: config_error("the path is not UTF-8".into()),
+        })?;
+        Self::connect_to(sqlite_target(text, None)).await
+    }
+
+    /// Connects to the database at `url` and applies migrations:
+    ///
+    /// - `sqlite:PATH` or `sqlite://PATH`: a SQLite file, created if
+    ///   missing (PATH relative to the working directory unless it starts
+    ///   with `/`, so `sqlite:///var/lib/x.db` is absolute; `%XX` escapes
+    ///   are decoded; `?mode=ro` and sqlx's other SQLite parameters pass
+    ///   through; `sqlite::memory:` is a private in-memory database, on
+    ///   one connection);
+    /// - `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?…]` or
+    ///   `postgresql://…`: an existing PostgreSQL database (sqlx's URL
+    ///   parameters, e.g. `?host=/run/postgresql` for a Unix socket).
+    ///
+    /// On PostgreSQL, processes may connect (and migrate) at once: an
+    /// advisory lock serializes migrations. A new SQLite file is best
+    /// opened by one process first, as SQLite migrations take no lock.
+    pub async fn connect(url: &str) -> Result<Store> {
+        Self::connect_to(target(url)?).await
+    }
+
+    async fn connect_to(target: Target) -> Result<Store> {
+        let Target {
+            backend,
+            url,
+            shown,
+            in_memory,
+        } = target;
+        let err = |cause| StoreError::Open {
+            path: shown.clone(),
             cause,
         };
-        let options = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(err)?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .min_connections(0)
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(&url).map_err(err)?;
+        let pool = if in_memory {
+            AnyPoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            AnyPoolOptions::new()
+                .max_connections(MAX_CONNECTIONS)
+                .min_connections(0)
+        };
+        let pool = pool
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        for pragma in SQLITE_PRAGMAS {
+                            sqlx::query(*pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await
             .map_err(err)?;
-        sqlx::migrate!("./migrations")
-            .run(&pool)
-            .await
-            .map_err(|e| err(e.into()))?;
-        Ok(Store { pool })
+        backend.migrator().run(&pool).await.map_err(|e| err(e.into()))?;
+        Ok(Store { pool, backend })
+    }
+
+    /// `"sqlite"` or `"postgres"` (for metrics and benchmarks).
+    pub fn backend(&self) -> &'static str {
+        self.backend.name()
     }
 
     /// Closes the pool (flushes WAL for other readers).
@@ -397,7 +664,10 @@ impl Store {
         .await;
         match row {
             Ok(row) => row.try_get(0).map_err(q("create cycle")),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            // SQLite does not name the violated index; PostgreSQL does.
+            Err(sqlx::Error::Database(e))
+                if e.is_unique_violation() && e.constraint().is_none_or(|name| name == "one_running_cycle") =>
+            {
                 Err(StoreError::CycleRunning(c.environment.to_string()))
             }
             Err(e) => Err(StoreError::Query {
@@ -422,7 +692,7 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
-    fn cycle_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<CycleRecord> {
+    fn cycle_from_row(row: &AnyRow) -> Result<CycleRecord> {
         let g = q("read cycle");
         Ok(CycleRecord {
             id: row.try_get("id").map_err(q("read cycle"))?,
@@ -739,7 +1009,7 @@ impl Store {
 
     // -- leases ------------------------------------------------------------
 
-    fn lease_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Option<Lease>> {
+    fn lease_from_row(r: &AnyRow) -> Result<Option<Lease>> {
         let holder: Option<String> = r.try_get("holder").map_err(q("read lease"))?;
         let Some(holder) = holder else { return Ok(None) };
         Ok(Some(Lease {
@@ -802,10 +1072,16 @@ impl Store {
             Some(p) => (Some(p.host.clone()), Some(i64::from(p.pid)), Some(to_i64(p.start_time))),
             None => (None, None, None),
         };
-        let affected = match seen {
+        // One statement each, so the compare and the swap are atomic: under
+        // PostgreSQL's READ COMMITTED a concurrent UPDATE of the row makes
+        // this one wait and then re-check `token = $9` against the committed
+        // row (no match: no row), and a concurrent INSERT makes this one's
+        // ON CONFLICT skip. RETURNING gives exactly the row this statement
+        // wrote, never a later holder's.
+        let row = match seen {
             None => sqlx::query(
                 "INSERT INTO leases (environment, holder, reason, since, expires, token, host, pid, pid_start) \
-                 VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8) ON CONFLICT (environment) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8) ON CONFLICT (environment) DO NOTHING RETURNING *",
             )
             .bind(environment)
             .bind(req.holder)
@@ -815,13 +1091,12 @@ impl Store {
             .bind(&host)
             .bind(pid)
             .bind(start)
-            .execute(&self.pool)
+            .fetch_optional(&self.pool)
             .await
-            .map_err(q("take lease"))?
-            .rows_affected(),
+            .map_err(q("take lease"))?,
             Some(token) => sqlx::query(
                 "UPDATE leases SET holder = $1, reason = $2, since = $3, expires = $4, token = token + 1, \
-                 host = $5, pid = $6, pid_start = $7 WHERE environment = $8 AND token = $9",
+                 host = $5, pid = $6, pid_start = $7 WHERE environment = $8 AND token = $9 RETURNING *",
             )
             .bind(req.holder)
             .bind(req.reason)
@@ -832,15 +1107,14 @@ impl Store {
             .bind(start)
             .bind(environment)
             .bind(token)
-            .execute(&self.pool)
+            .fetch_optional(&self.pool)
             .await
-            .map_err(q("take lease"))?
-            .rows_affected(),
+            .map_err(q("take lease"))?,
         };
-        if affected != 1 {
-            return Ok(None);
+        match row {
+            Some(r) => Self::lease_from_row(&r),
+            None => Ok(None),
         }
-        Ok(self.lease(environment).await?.0)
     }
 
     /// Changes expiry and process binding of the lease with `token`;
@@ -1245,7 +1519,7 @@ impl Store {
         Ok(())
     }
 
-    fn delivery_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<DeliveryRecord> {
+    fn delivery_from_row(r: &AnyRow) -> Result<DeliveryRecord> {
         let g = || q("read delivery");
         Ok(DeliveryRecord {
             id: r.try_get("id").map_err(g())?,

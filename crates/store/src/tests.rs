@@ -1,14 +1,88 @@
-//! The store against a real SQLite file.
+//! The store against real databases: every test runs twice, on a SQLite
+//! file (`…::sqlite`) and on a PostgreSQL server (`…::postgres`, started by
+//! [`pg`]; PostgreSQL must be installed, or those tests fail).
 
 use super::*;
 use greenroom_core::manifest::ManifestComponent;
 use std::collections::BTreeMap;
 
-async fn store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let s = Store::open(&dir.path().join("state.db")).await.expect("open");
-    (dir, s)
+mod pg;
+
+/// The backend a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Db {
+    Sqlite,
+    Postgres,
 }
+
+/// A fresh, empty database: its URL, and what keeps it.
+struct Fresh {
+    url: String,
+    /// The SQLite file's directory (removed on drop).
+    dir: Option<tempfile::TempDir>,
+}
+
+async fn fresh(db: Db) -> Fresh {
+    match db {
+        Db::Sqlite => {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let url = format!("sqlite://{}", dir.path().join("state.db").display());
+            Fresh { url, dir: Some(dir) }
+        }
+        Db::Postgres => Fresh {
+            url: pg::database().await,
+            dir: None,
+        },
+    }
+}
+
+/// A store on a fresh database: SQLite through [`Store::open`] (what the
+/// binary calls), PostgreSQL through [`Store::connect`].
+async fn store(db: Db) -> (Fresh, Store) {
+    let f = fresh(db).await;
+    let s = match &f.dir {
+        Some(dir) => Store::open(&dir.path().join("state.db")).await.expect("open"),
+        None => Store::connect(&f.url).await.expect("connect"),
+    };
+    let want = match db {
+        Db::Sqlite => "sqlite",
+        Db::Postgres => "postgres",
+    };
+    assert_eq!(s.backend(), want);
+    (f, s)
+}
+
+/// For each test function `name(db: Db)`, a module `name` with two tests,
+/// `name::sqlite` and `name::postgres`.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name(super::Db::Sqlite).await
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    super::$name(super::Db::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+on_both!(
+    lease_compare_and_swap,
+    concurrent_acquisitions_from_separate_connections_have_one_winner,
+    manifests_are_immutable_and_found_by_prefix,
+    cycles_stages_components_and_deployed,
+    queue_is_fifo_and_ports_are_unique,
+    deliveries_are_stored_once_and_decisions_and_policy_state_round_trip,
+    pauses_record_the_last_pause_or_resume,
+    a_cancel_is_recorded_once_and_only_on_running_cycles,
+    retention_removes_old_cycles_but_keeps_the_newest_and_what_runs,
+);
 
 fn me() -> HolderProcess {
     HolderProcess {
@@ -28,9 +102,8 @@ fn req<'a>(holder: &'a str, p: Option<&'a HolderProcess>) -> LeaseRequest<'a> {
     }
 }
 
-#[tokio::test]
-async fn lease_compare_and_swap() {
-    let (_d, s) = store().await;
+async fn lease_compare_and_swap(db: Db) {
+    let (_d, s) = store(db).await;
     assert_eq!(s.lease("staging").await.expect("read"), (None, None));
     let p = me();
     let l = s
@@ -73,37 +146,61 @@ async fn lease_compare_and_swap() {
     assert_eq!(s.leases().await.expect("list").len(), 1);
 }
 
-#[tokio::test]
-async fn concurrent_acquisitions_from_separate_connections_have_one_winner() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("state.db");
-    let first = Store::open(&path).await.expect("open");
-    let mut handles = Vec::new();
-    for i in 0..8 {
-        let path = path.clone();
-        handles.push(tokio::spawn(async move {
-            let s = Store::open(&path).await.expect("open");
-            let holder = format!("h{i}");
-            let r = s
-                .try_acquire("staging", None, &req(&holder, None))
-                .await
-                .expect("acquire");
-            r.is_some()
-        }));
-    }
-    let mut winners = 0;
-    for h in handles {
-        if h.await.expect("join") {
-            winners += 1;
+async fn concurrent_acquisitions_from_separate_connections_have_one_winner(db: Db) {
+    let f = fresh(db).await;
+    // PostgreSQL serializes concurrent migrations (the contenders migrate
+    // the fresh database at once); a new SQLite file is migrated first.
+    let first = match db {
+        Db::Sqlite => Some(Store::connect(&f.url).await.expect("connect")),
+        Db::Postgres => None,
+    };
+    // Each contender has its own store (pool, connections); all connect
+    // before any tries, so that the attempts race.
+    let contenders = 8;
+    let ready = std::sync::Arc::new(tokio::sync::Barrier::new(contenders));
+    let race = |seen: Option<i64>| {
+        let mut handles = Vec::new();
+        for i in 0..contenders {
+            let url = f.url.clone();
+            let ready = ready.clone();
+            handles.push(tokio::spawn(async move {
+                let s = Store::connect(&url).await.expect("connect");
+                let holder = format!("h{i}");
+                ready.wait().await;
+                let r = s
+                    .try_acquire("staging", seen, &req(&holder, None))
+                    .await
+                    .expect("acquire");
+                s.close().await;
+                r
+            }));
         }
+        handles
+    };
+    let mut winners = Vec::new();
+    for h in race(None) {
+        winners.extend(h.await.expect("join"));
     }
-    assert_eq!(winners, 1);
-    assert!(first.lease("staging").await.expect("read").0.is_some());
+    assert_eq!(winners.len(), 1, "first acquisitions: {winners:?}");
+    let first = match first {
+        Some(s) => s,
+        None => Store::connect(&f.url).await.expect("connect"),
+    };
+    let (lease, token) = first.lease("staging").await.expect("read");
+    assert_eq!(lease.as_ref(), winners.first());
+    assert_eq!(token, Some(1));
+    // Takeovers that all saw token 1: one wins, with token 2.
+    let mut takers = Vec::new();
+    for h in race(Some(1)) {
+        takers.extend(h.await.expect("join"));
+    }
+    assert_eq!(takers.len(), 1, "takeovers: {takers:?}");
+    assert_eq!(takers[0].token, 2);
+    assert_eq!(first.lease("staging").await.expect("read").0.as_ref(), takers.first());
 }
 
-#[tokio::test]
-async fn manifests_are_immutable_and_found_by_prefix() {
-    let (_d, s) = store().await;
+async fn manifests_are_immutable_and_found_by_prefix(db: Db) {
+    let (_d, s) = store(db).await;
     let c = ManifestComponent {
         origin: "pr:1".into(),
         commit: Some("a".repeat(40)),
@@ -117,9 +214,8 @@ async fn manifests_are_immutable_and_found_by_prefix() {
     assert_eq!(s.manifest("abc").await.expect("get"), None, "too short");
 }
 
-#[tokio::test]
-async fn cycles_stages_components_and_deployed() {
-    let (_d, s) = store().await;
+async fn cycles_stages_components_and_deployed(db: Db) {
+    let (_d, s) = store(db).await;
     let p = me();
     let id = s
         .create_cycle(&NewCycle {
@@ -244,9 +340,8 @@ async fn cycles_stages_components_and_deployed() {
     );
 }
 
-#[tokio::test]
-async fn queue_is_fifo_and_ports_are_unique() {
-    let (_d, s) = store().await;
+async fn queue_is_fifo_and_ports_are_unique(db: Db) {
+    let (_d, s) = store(db).await;
     let p = me();
     let a = s.enqueue("dev", "a", "r", &p, 1).await.expect("enqueue");
     let b = s.enqueue("dev", "b", "r", &p, 2).await.expect("enqueue");
@@ -263,9 +358,8 @@ async fn queue_is_fifo_and_ports_are_unique() {
     assert_eq!(s.ports_in_use().await.expect("ports"), vec![20000, 20001]);
 }
 
-#[tokio::test]
-async fn deliveries_are_stored_once_and_decisions_and_policy_state_round_trip() {
-    let (_d, s) = store().await;
+async fn deliveries_are_stored_once_and_decisions_and_policy_state_round_trip(db: Db) {
+    let (_d, s) = store(db).await;
     let d = NewDelivery {
         source: "github",
         delivery_id: "72d3162e-cc78-11e3-81ab-4c9367dc0958",
@@ -329,9 +423,8 @@ async fn deliveries_are_stored_once_and_decisions_and_policy_state_round_trip() 
     );
 }
 
-#[tokio::test]
-async fn pauses_record_the_last_pause_or_resume() {
-    let (_d, s) = store().await;
+async fn pauses_record_the_last_pause_or_resume(db: Db) {
+    let (_d, s) = store(db).await;
     assert_eq!(s.pause("staging").await.expect("read"), None);
     s.set_pause("staging", true, "alice", "release freeze", 5)
         .await
@@ -396,9 +489,8 @@ async fn finished_cycle(s: &Store, env: &str, manifest: Option<&str>, at: Millis
     id
 }
 
-#[tokio::test]
-async fn a_cancel_is_recorded_once_and_only_on_running_cycles() {
-    let (_d, s) = store().await;
+async fn a_cancel_is_recorded_once_and_only_on_running_cycles(db: Db) {
+    let (_d, s) = store(db).await;
     let p = me();
     let id = s
         .create_cycle(&NewCycle {
@@ -428,9 +520,8 @@ async fn a_cancel_is_recorded_once_and_only_on_running_cycles() {
     assert!(!s.request_cancel(999, "dave", "unknown", 8).await.expect("unknown"));
 }
 
-#[tokio::test]
-async fn retention_removes_old_cycles_but_keeps_the_newest_and_what_runs() {
-    let (_d, s) = store().await;
+async fn retention_removes_old_cycles_but_keeps_the_newest_and_what_runs(db: Db) {
+    let (_d, s) = store(db).await;
     for m in ["aaaa01", "aaaa02", "aaaa03"] {
         let mf = greenroom_core::manifest::Manifest {
             id: m.into(),
@@ -494,4 +585,502 @@ async fn retention_removes_old_cycles_but_keeps_the_newest_and_what_runs() {
     assert!(s.manifest("aaaa03").await.expect("read").is_some() && s.manifest("aaaa01").await.expect("read").is_none());
     // A second pass finds nothing more.
     assert_eq!(s.prune(&keep).await.expect("again").cycles, 0);
+}
+
+// -- both backends at once ---------------------------------------------------
+
+/// First-seen order of ids: raw ids may differ between the backends after
+/// a failed insert (a PostgreSQL sequence value is consumed, an SQLite
+/// AUTOINCREMENT one is not), their order may not.
+#[derive(Default)]
+struct Ranks(Vec<i64>);
+
+impl Ranks {
+    fn of(&mut self, id: i64) -> i64 {
+        let at = self.0.iter().position(|i| *i == id).unwrap_or_else(|| {
+            self.0.push(id);
+            self.0.len() - 1
+        });
+        i64::try_from(at).expect("small") + 1
+    }
+}
+
+/// A short, realistic run through the API: what each step returned.
+async fn realistic_sequence(s: &Store) -> Vec<(&'static str, serde_json::Value)> {
+    let mut out = Vec::new();
+    let mut note = |step: &'static str, v: serde_json::Value| out.push((step, v));
+    let mut cycles = Ranks::default();
+    let mut deliveries = Ranks::default();
+    let p = me();
+
+    let m = Manifest::new(BTreeMap::from([
+        (
+            "api".to_string(),
+            ManifestComponent {
+                origin: "pr:7".into(),
+                commit: Some("b".repeat(40)),
+                ..Default::default()
+            },
+        ),
+        ("Web".to_string(), ManifestComponent::default()),
+    ]));
+    s.put_manifest(&m, 1).await.expect("manifest");
+    note(
+        "manifest",
+        serde_json::to_value(s.manifest(&m.id[..6]).await.expect("read")).expect("json"),
+    );
+
+    // A webhook arrives twice; the second is recognised.
+    let d = NewDelivery {
+        source: "github",
+        delivery_id: "d-1",
+        event: "pull_request",
+        action: Some("synchronize"),
+        repo: Some("o/api"),
+        body: "{\"number\":7}",
+        received_at: 2,
+    };
+    let first = match s.insert_delivery(&d).await.expect("delivery") {
+        Stored::New(id) => id,
+        other => panic!("first delivery: {other:?}"),
+    };
+    let again = match s.insert_delivery(&d).await.expect("delivery again") {
+        Stored::Duplicate(id) => id,
+        other => panic!("redelivery: {other:?}"),
+    };
+    note(
+        "delivery ids",
+        serde_json::json!([deliveries.of(first), deliveries.of(again)]),
+    );
+    let push = NewDelivery {
+        delivery_id: "d-2",
+        event: "push",
+        action: None,
+        ..d.clone()
+    };
+    let Stored::New(second) = s.insert_delivery(&push).await.expect("delivery") else {
+        panic!("second delivery is new")
+    };
+    deliveries.of(second);
+
+    // Lease, cycle, stages, components, what runs.
+    let lease = s
+        .try_acquire("staging", None, &req("scheduler", Some(&p)))
+        .await
+        .expect("acquire")
+        .expect("won");
+    note("lease", serde_json::to_value(&lease).expect("json"));
+    let cycle = NewCycle {
+        environment: "staging",
+        kind: "deploy",
+        manifest: Some(&m.id),
+        request: "api=7",
+        requested_by: "scheduler",
+        started_at: 3,
+        process: &p,
+        lease_token: lease.token,
+    };
+    let c1 = s.create_cycle(&cycle).await.expect("cycle");
+    cycles.of(c1);
+    note(
+        "second cycle while running",
+        serde_json::json!(format!("{:?}", s.create_cycle(&cycle).await.map(|id| cycles.of(id)))),
+    );
+    for (name, component) in [("resolve", None), ("build", Some("api")), ("deploy", Some("api"))] {
+        s.add_stage(
+            c1,
+            &StageRecord {
+                seq: 0,
+                name: name.into(),
+                component: component.map(str::to_string),
+                started_at: 3,
+                finished_at: 5,
+                result: "ok".into(),
+                detail: Some(format!("{name} done")),
+            },
+        )
+        .await
+        .expect("stage");
+    }
+    for (component, action) in [("api", "deploy"), ("Web", "carry")] {
+        s.set_cycle_component(
+            c1,
+            &CycleComponent {
+                component: component.into(),
+                action: action.into(),
+                entry: m.components[component].clone(),
+                artifact: Some(format!("/artifacts/{component}")),
+                build: "built".into(),
+                build_log: Some(format!("/logs/{component}.build")),
+                run_log: Some(format!("/logs/{component}.run")),
+                outcome: "running".into(),
+            },
+        )
+        .await
+        .expect("component");
+    }
+    s.set_deployed(&Deployed {
+        environment: "staging".into(),
+        component: "api".into(),
+        cycle_id: c1,
+        entry: m.components["api"].clone(),
+        artifact: Some("/artifacts/api".into()),
+        state: "running".into(),
+        pid: Some(4242),
+        pid_start: Some(1_700_000_000_000),
+        log_path: Some("/logs/api.run".into()),
+        status_path: None,
+        port: Some(20_001),
+        url: Some("http://127.0.0.1:20001".into()),
+        updated_at: 5,
+    })
+    .await
+    .expect("deployed");
+    assert!(s.set_port("staging", "api", 20_001).await.expect("port"));
+    assert!(!s.set_port("staging", "Web", 20_001).await.expect("port clash"));
+    s.set_environment_manifest("staging", Some(&m.id), c1, 6)
+        .await
+        .expect("env");
+    assert!(s.finish_cycle(c1, "succeeded", None, 6).await.expect("finish"));
+    s.finish_delivery(first, "trigger", Some("cycle 1"), 6)
+        .await
+        .expect("finish delivery");
+    s.record_decision("staging", 6, "partial", "api changed", &[1], Some(c1))
+        .await
+        .expect("decision");
+    s.save_policy_state("staging", "{\"due\":[]}", 6).await.expect("policy");
+    s.set_pause("staging", true, "alice", "freeze", 7).await.expect("pause");
+    let ticket = s.enqueue("staging", "bob", "demo", &p, 7).await.expect("enqueue");
+    assert!(
+        s.update_lease("staging", lease.token, 9000, None)
+            .await
+            .expect("extend")
+    );
+    assert!(s.release("staging", lease.token).await.expect("release"));
+    s.dequeue(ticket).await.expect("dequeue");
+
+    // A failed cycle later, and a cancelled one.
+    let c2 = s
+        .create_cycle(&NewCycle {
+            started_at: 10,
+            request: "Web=main",
+            ..cycle.clone()
+        })
+        .await
+        .expect("cycle 2");
+    cycles.of(c2);
+    assert!(
+        s.finish_cycle(c2, "failed", Some("health check"), 11)
+            .await
+            .expect("finish")
+    );
+    let c3 = s
+        .create_cycle(&NewCycle {
+            started_at: 12,
+            ..cycle.clone()
+        })
+        .await
+        .expect("cycle 3");
+    cycles.of(c3);
+    assert!(s.request_cancel(c3, "alice", "wrong branch", 12).await.expect("cancel"));
+    assert!(s.finish_cycle(c3, "cancelled", None, 13).await.expect("finish"));
+
+    // What every reader sees now, ids replaced by their order.
+    let mut all = s.cycles(None, 10).await.expect("cycles");
+    for c in &mut all {
+        c.id = cycles.of(c.id);
+    }
+    note("cycles", serde_json::to_value(&all).expect("json"));
+    note(
+        "filtered cycles",
+        serde_json::json!(
+            s.cycles(Some(&["staging".to_string(), "dev".to_string()]), 2)
+                .await
+                .expect("cycles")
+                .len()
+        ),
+    );
+    note(
+        "running",
+        serde_json::to_value(s.running_cycles().await.expect("running")).expect("json"),
+    );
+    note(
+        "stages",
+        serde_json::to_value(s.stages(c1).await.expect("stages")).expect("json"),
+    );
+    note(
+        "components",
+        serde_json::to_value(s.cycle_components(c1).await.expect("components")).expect("json"),
+    );
+    let mut deployed = s.deployed("staging").await.expect("deployed");
+    for d in &mut deployed {
+        d.cycle_id = cycles.of(d.cycle_id);
+    }
+    note("deployed", serde_json::to_value(&deployed).expect("json"));
+    note(
+        "environment manifest",
+        serde_json::to_value(
+            s.environment_manifest("staging")
+                .await
+                .expect("env")
+                .map(|(m, c)| (m, cycles.of(c))),
+        )
+        .expect("json"),
+    );
+    note(
+        "lease after release",
+        serde_json::to_value(s.lease("staging").await.expect("lease")).expect("json"),
+    );
+    note(
+        "leases",
+        serde_json::to_value(s.leases().await.expect("leases")).expect("json"),
+    );
+    note(
+        "queue",
+        serde_json::to_value(s.queue(None).await.expect("queue")).expect("json"),
+    );
+    note(
+        "ports",
+        serde_json::to_value(s.ports_in_use().await.expect("ports")).expect("json"),
+    );
+    note(
+        "pause",
+        serde_json::to_value(s.pause("staging").await.expect("pause")).expect("json"),
+    );
+    note(
+        "policy",
+        serde_json::to_value(s.policy_state("staging").await.expect("policy")).expect("json"),
+    );
+    let mut ds = s.deliveries(10).await.expect("deliveries");
+    for d in &mut ds {
+        d.id = deliveries.of(d.id);
+    }
+    note(
+        "deliveries",
+        serde_json::to_value(ds.iter().map(|d| (d, &d.body)).collect::<Vec<_>>()).expect("json"),
+    );
+    note(
+        "unprocessed",
+        serde_json::json!(s.unprocessed_deliveries(0, 10).await.expect("unprocessed").len()),
+    );
+    let decisions: Vec<_> = s
+        .decisions(None, 10)
+        .await
+        .expect("decisions")
+        .into_iter()
+        .map(|d| {
+            (
+                d.environment,
+                d.at,
+                d.kind,
+                d.reason,
+                d.triggers,
+                d.cycle_id.map(|c| cycles.of(c)),
+            )
+        })
+        .collect();
+    note("decisions", serde_json::to_value(decisions).expect("json"));
+    note(
+        "cycle counts",
+        serde_json::to_value(s.cycle_counts().await.expect("counts")).expect("json"),
+    );
+    note(
+        "delivery counts",
+        serde_json::to_value(s.delivery_counts().await.expect("counts")).expect("json"),
+    );
+    note(
+        "stage durations",
+        serde_json::to_value(s.stage_durations(10).await.expect("durations")).expect("json"),
+    );
+
+    // Retention: keep the newest cycle and what runs (c1); c2 goes.
+    let mut pruned = s
+        .prune(&Keep {
+            cycles_before: 100,
+            cycles_per_environment: 1,
+            deliveries_before: 100,
+            decisions_before: 0,
+            batch: 10,
+        })
+        .await
+        .expect("prune");
+    pruned.cycle_ids = pruned.cycle_ids.iter().map(|c| cycles.of(*c)).collect();
+    note("pruned", serde_json::to_value(&pruned).expect("json"));
+    note(
+        "cycles after prune",
+        serde_json::to_value(
+            s.cycles(None, 10)
+                .await
+                .expect("cycles")
+                .iter()
+                .map(|c| cycles.of(c.id))
+                .collect::<Vec<_>>(),
+        )
+        .expect("json"),
+    );
+    out
+}
+
+#[tokio::test]
+async fn the_same_calls_give_the_same_results_on_both_backends() {
+    let (_a, sqlite) = store(Db::Sqlite).await;
+    let (_b, postgres) = store(Db::Postgres).await;
+    let on_sqlite = realistic_sequence(&sqlite).await;
+    let on_postgres = realistic_sequence(&postgres).await;
+    for (a, b) in on_sqlite.iter().zip(&on_postgres) {
+        assert_eq!(a, b, "step `{}` differs (left: SQLite, right: PostgreSQL)", a.0);
+    }
+    assert_eq!(on_sqlite.len(), on_postgres.len());
+    // The sequence did what it says: spot checks on one side.
+    let step = |name: &str| &on_sqlite.iter().find(|(s, _)| *s == name).expect("step").1;
+    assert_eq!(
+        step("second cycle while running"),
+        &serde_json::json!("Err(CycleRunning(\"staging\"))")
+    );
+    assert_eq!(step("pruned")["cycle_ids"], serde_json::json!([2]));
+    assert_eq!(step("cycles after prune"), &serde_json::json!([3, 1]));
+    // Byte order, as SQLite's BINARY collation: "Web" before "api".
+    assert_eq!(step("components")[0]["component"], "Web");
+}
+
+// -- connecting ----------------------------------------------------------------
+
+#[test]
+fn database_urls_are_parsed() {
+    let t = |url: &str| target(url).expect(url);
+    let sqlite = |url: &str, path: &str| {
+        let got = t(url);
+        assert_eq!((got.backend, got.shown.as_str()), (Backend::Sqlite, path), "{url}");
+        got.url
+    };
+    assert_eq!(sqlite("sqlite:state.db", "state.db"), "sqlite:state.db?mode=rwc");
+    assert_eq!(sqlite("sqlite://state.db", "state.db"), "sqlite:state.db?mode=rwc");
+    assert_eq!(
+        sqlite("SQLite:../x/state.db", "../x/state.db"),
+        "sqlite:..%2Fx%2Fstate.db?mode=rwc"
+    );
+    assert_eq!(
+        sqlite("sqlite:///var/lib/g.db", "/var/lib/g.db"),
+        "sqlite:%2Fvar%2Flib%2Fg.db?mode=rwc"
+    );
+    assert_eq!(
+        sqlite("sqlite:/var/lib/g.db", "/var/lib/g.db"),
+        "sqlite:%2Fvar%2Flib%2Fg.db?mode=rwc"
+    );
+    assert_eq!(
+        sqlite("sqlite:/a%20b/g.db", "/a b/g.db"),
+        "sqlite:%2Fa%20b%2Fg.db?mode=rwc"
+    );
+    assert_eq!(sqlite("sqlite:/g.db?mode=ro", "/g.db"), "sqlite:%2Fg.db?mode=ro");
+    assert_eq!(sqlite("sqlite::memory:", ":memory:"), "sqlite::memory:?mode=rwc");
+    assert_eq!(
+        sqlite("sqlite:/g.db?cache=shared", "/g.db"),
+        "sqlite:%2Fg.db?mode=rwc&cache=shared"
+    );
+    for url in [
+        "postgres://u:secret@db.example:5433/greenroom",
+        "postgresql://u@db/greenroom?password=secret&sslmode=prefer",
+    ] {
+        let got = t(url);
+        assert_eq!((got.backend, got.url.as_str()), (Backend::Postgres, url));
+        assert!(
+            !got.shown.contains("secret") && got.shown.contains("redacted"),
+            "{}",
+            got.shown
+        );
+    }
+    for bad in ["mysql://u@h/db", "state.db", "sqlite:", "sqlite://", "sqlite:/a%zz.db"] {
+        assert!(matches!(target(bad), Err(StoreError::Open { .. })), "{bad}");
+    }
+    // An unparseable URL is not echoed: it may hold a password.
+    let got = t("postgres://u:secret@[bad/db");
+    assert_eq!(got.shown, "postgres://(unparseable URL)");
+}
+
+#[tokio::test]
+async fn sqlite_files_are_found_by_url_and_by_path_whatever_their_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a b?c#d%e.db");
+    let s = Store::open(&path).await.expect("open");
+    s.set_pause("e", true, "me", "", 1).await.expect("write");
+    s.close().await;
+    assert!(path.is_file(), "created at the exact path");
+    // The same file through URLs, after its migrations already ran.
+    let encoded = percent_encode(path.to_str().expect("utf-8"));
+    for url in [format!("sqlite:{encoded}"), format!("sqlite://{encoded}")] {
+        let s = Store::connect(&url).await.expect(&url);
+        assert_eq!(s.backend(), "sqlite");
+        assert!(s.pause("e").await.expect("read").is_some(), "{url}");
+        s.close().await;
+    }
+    let plain = dir.path().join("plain.db");
+    Store::connect(&format!("sqlite://{}", plain.display()))
+        .await
+        .expect("connect")
+        .close()
+        .await;
+    assert!(plain.is_file());
+    let memory = Store::connect("sqlite::memory:").await.expect("in memory");
+    memory.set_pause("e", true, "me", "", 1).await.expect("write");
+    assert!(memory.pause("e").await.expect("read").is_some());
+}
+
+#[tokio::test]
+async fn postgres_over_the_unix_socket() {
+    let url = pg::database().await;
+    let name = url.rsplit('/').next().expect("database name");
+    let s = Store::connect(&pg::server().socket_url(name)).await.expect("connect");
+    assert_eq!(s.backend(), "postgres");
+    s.set_pause("e", true, "me", "", 1).await.expect("write");
+    // The same database over TCP sees it.
+    let tcp = Store::connect(&url).await.expect("connect");
+    assert!(tcp.pause("e").await.expect("read").is_some());
+}
+
+#[tokio::test]
+async fn open_errors_name_the_database_but_not_its_password() {
+    let server = pg::server();
+    let url = format!(
+        "postgres://postgres:not-the-password@127.0.0.1:{}/postgres",
+        server.port
+    );
+    let Err(e) = Store::connect(&url).await else {
+        panic!("connected with a wrong password")
+    };
+    let text = e.to_string();
+    assert!(matches!(e, StoreError::Open { .. }), "{text}");
+    assert!(
+        text.contains("127.0.0.1") && !text.contains("not-the-password"),
+        "{text}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("no/such/dir/state.db");
+    let Err(e) = Store::open(&missing).await else {
+        panic!("opened a file in a missing directory")
+    };
+    assert!(e.to_string().contains(&missing.display().to_string()), "{e}");
+}
+
+#[test]
+fn migrations_keep_their_bytes_and_match_between_backends() {
+    // sqlx refuses to run against a database whose applied migrations'
+    // checksums changed: the SQLite files must stay byte for byte.
+    let pinned = [
+        "49120304fa123f5d8a160f1e1b1c3d69bb28110c6b680b3129008e1c37c96b6cc254eef619a8d11bd465204b894b056b",
+        "9586fbb44f6183f9ee0876af34be6cb07c645958cbcceac4c4ffddf5202e059627475fd1d5f717b6a6922e2d74a7d371",
+        "b9d258bed54777e76efc4eed2d9f2436850715c6e559fa2db9a532de2e17e731803c8b1916f87598a25e0cc26ca61cdc",
+        "2c8633bffd93449e4d31d223feaa36f53bd1dce03c35b8e8dabbdccab6fb26a2033cd94e870a4b87475bc0cd96a5313e",
+    ];
+    let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let sqlite: Vec<_> = SQLITE_MIGRATIONS.iter().collect();
+    for (m, want) in sqlite.iter().zip(pinned) {
+        assert_eq!(hex(&m.checksum), want, "SQLite migration {} changed", m.version);
+    }
+    let versions = |m: &Migrator| {
+        m.iter()
+            .map(|m| (m.version, m.description.to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(versions(&SQLITE_MIGRATIONS), versions(&POSTGRES_MIGRATIONS));
+    assert!(sqlite.len() >= pinned.len());
 }
