@@ -12,6 +12,7 @@ pub mod cli;
 pub mod client;
 pub mod engine;
 pub mod error;
+pub mod forge;
 pub mod identity;
 pub mod leasing;
 pub mod pausing;
