@@ -641,6 +641,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 reason: a.reason.clone(),
                 release_after: a.release,
                 cancel: None,
+                merged: Default::default(),
             };
             let reporter: Box<dyn Reporter> = if cli.json {
                 Box::new(Silent)

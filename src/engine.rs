@@ -57,6 +57,9 @@ pub struct DeployRequest {
     pub release_after: bool,
     /// Set to stop the cycle before its next step (the scheduler's restarts).
     pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Per component, the pull requests merged into the staging commit it
+    /// runs (pending environments): recorded in the manifest for reports.
+    pub merged: BTreeMap<String, Vec<String>>,
 }
 
 /// Lease as reported.
@@ -572,7 +575,15 @@ pub async fn deploy(app: &App, req: &DeployRequest, reporter: &dyn Reporter) -> 
 
     reporter.stage("resolve");
     let tr = Instant::now();
-    let resolution = resolve::resolve(app, &env, &selections).await?;
+    let mut resolution = resolve::resolve(app, &env, &selections).await?;
+    for r in &mut resolution.components {
+        if let (Some(e), Some(prs)) = (r.entry.as_mut(), req.merged.get(&r.name))
+            && !prs.is_empty()
+        {
+            e.merged = prs.clone();
+            e.origin = "staging".into();
+        }
+    }
     let resolve_time = tr.elapsed();
     for r in &resolution.components {
         if let Some(e) = &r.entry {

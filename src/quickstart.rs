@@ -260,6 +260,7 @@ async fn deploy(app: &App, reporter: &Human, args: &[&str]) -> anyhow::Result<en
             // Leave staging free for the commands the user tries next.
             release_after: true,
             cancel: None,
+            merged: Default::default(),
         },
         reporter,
     )

@@ -847,6 +847,7 @@ async fn deploy(
         reason: b.reason.or_else(|| Some(format!("API deploy by {}", who.name))),
         release_after: true,
         cancel: None,
+        merged: Default::default(),
     };
     let app = as_user(&s.app, who);
     // Run detached: a client that hangs up must not cancel a cycle halfway
@@ -1181,7 +1182,7 @@ mod tests {
     fn the_document_lists_every_route() {
         let doc = serde_json::to_value(openapi()).unwrap_or_default();
         let paths = doc["paths"].as_object().map(|p| p.len()).unwrap_or(0);
-        assert_eq!(paths, 13, "{doc:#}");
+        assert_eq!(paths, 15, "{doc:#}");
         assert!(doc["openapi"].as_str().unwrap_or("").starts_with("3."));
     }
 

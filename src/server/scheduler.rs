@@ -88,6 +88,50 @@ fn backoff(n: u32) -> Millis {
 
 /// Environments the scheduler drives: the plain ones (pools of slots are
 /// for people and previews).
+/// The deploy a scheduled cycle (or a poll, as a dry run) makes: the base
+/// channel, or for an environment that follows `pending`, its pending set
+/// staged onto the base (`crate::pending`), with the PRs each component runs.
+async fn scheduled_request(
+    app: &App,
+    env: &Environment,
+    text: &str,
+    dry_run: bool,
+) -> anyhow::Result<(DeployRequest, Option<crate::pending::Staged>)> {
+    let mut req = DeployRequest {
+        env: env.name.clone(),
+        request: Request {
+            base: "stg".into(),
+            ..Request::default()
+        },
+        text: text.to_string(),
+        dry_run,
+        wait: false,
+        reason: Some(text.to_string()),
+        release_after: true,
+        cancel: None,
+        merged: Default::default(),
+    };
+    if env.follows != greenroom_core::config::Follows::Pending {
+        return Ok((req, None));
+    }
+    let records = crate::pending::Records::default();
+    let staged = crate::pending::stage(app, env, &records).await?;
+    for o in staged.overrides() {
+        req.request.overrides.push(
+            greenroom_core::compose::parse_override(&o).map_err(|e| anyhow::anyhow!("staging override `{o}`: {e}"))?,
+        );
+    }
+    for r in &staged.repos {
+        for c in &r.repo.components {
+            req.merged.insert(c.clone(), r.merged.clone());
+        }
+    }
+    if !staged.prs().is_empty() {
+        req.text = format!("{text} (staging {})", staged.prs().join(" "));
+    }
+    Ok((req, Some(staged)))
+}
+
 /// Pull request actions that change an environment's pending set.
 const PENDING_ACTIONS: &[&str] = &[
     "opened",
@@ -105,7 +149,7 @@ fn scheduled(app: &App) -> Vec<Environment> {
     app.config
         .environments
         .iter()
-        .filter(|e| e.slots.is_none())
+        .filter(|e| e.slots.is_none() && e.follows != greenroom_core::config::Follows::Manual)
         .cloned()
         .collect()
 }
@@ -502,23 +546,37 @@ impl Scheduler {
             },
             triggers.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
         );
+        let env = env.clone();
+        let kind_text = if kind == CycleKind::Full { "full" } else { "partial" };
         tokio::spawn(async move {
             let result = loop {
-                let req = DeployRequest {
-                    env: name.clone(),
-                    request: Request {
-                        base: "stg".into(),
-                        ..Request::default()
-                    },
-                    text: text.clone(),
-                    dry_run: false,
-                    wait: false,
-                    reason: Some(text.clone()),
-                    release_after: true,
-                    cancel: Some(cancel.clone()),
+                let (req, staged) = match scheduled_request(&app, &env, &text, false).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::warn!(environment = %name, "cannot stage the pending set: {e:#}");
+                        break CycleResult::Failed;
+                    }
+                };
+                let mut req = req;
+                req.cancel = Some(cancel.clone());
+                let deployments = match &staged {
+                    Some(s) => crate::feedback::started(&app, &name, s, kind_text).await,
+                    None => Default::default(),
                 };
                 let outcome = engine::deploy(&app, &req, &Silent).await;
-                if restart.swap(false, Ordering::SeqCst) {
+                let restarting = restart.swap(false, Ordering::SeqCst);
+                if let Some(s) = &staged
+                    && !restarting
+                {
+                    let err = outcome.as_ref().err().map(|e| format!("{e:#}"));
+                    let report = match (&outcome, &err) {
+                        (Ok(r), _) => Ok(r),
+                        (Err(_), Some(e)) => Err(e.as_str()),
+                        (Err(_), None) => Err("unknown error"),
+                    };
+                    crate::feedback::finished(&app, &name, s, kind_text, report, &deployments).await;
+                }
+                if restarting {
                     cancel.store(false, Ordering::SeqCst);
                     continue;
                 }
@@ -544,20 +602,18 @@ impl Scheduler {
     }
 
     fn poll(&self, env: &Environment) {
-        let (app, tx, name) = (self.app.clone(), self.tx.clone(), env.name.clone());
+        let (app, tx, name, env) = (self.app.clone(), self.tx.clone(), env.name.clone(), env.clone());
         tokio::spawn(async move {
-            let req = DeployRequest {
-                env: name.clone(),
-                request: Request {
-                    base: "stg".into(),
-                    ..Request::default()
-                },
-                text: "poll".into(),
-                dry_run: true,
-                wait: false,
-                reason: None,
-                release_after: false,
-                cancel: None,
+            let req = match scheduled_request(&app, &env, "poll", true).await {
+                Ok((req, _)) => req,
+                Err(e) => {
+                    tracing::warn!(environment = %name, "cannot stage the pending set: {e:#}");
+                    let _ = tx.send(Work::Policy {
+                        env: name,
+                        event: Event::PollResult { changed: false },
+                    });
+                    return;
+                }
             };
             let current = app
                 .store
@@ -705,7 +761,11 @@ impl Scheduler {
                 // Only environments that stage pending PRs care, and only for
                 // what changes the pending set.
                 if !PENDING_ACTIONS.contains(&action.as_str()) {
-                    return ("recorded", format!("pull request {repo}#{number} {action}: stored"), vec![]);
+                    return (
+                        "recorded",
+                        format!("pull request {repo}#{number} {action}: stored"),
+                        vec![],
+                    );
                 }
                 let matching: Vec<&Component> = self
                     .app
@@ -723,7 +783,11 @@ impl Scheduler {
                     .collect();
                 let what = format!("pull request {repo}#{number} {action}");
                 if envs.is_empty() {
-                    return ("recorded", format!("{what}: no environment stages pending PRs of it"), vec![]);
+                    return (
+                        "recorded",
+                        format!("{what}: no environment stages pending PRs of it"),
+                        vec![],
+                    );
                 }
                 return ("trigger", what, envs);
             }

@@ -351,6 +351,9 @@ pub enum Follows {
     Channel,
     /// The base plus the pending pull requests.
     Pending,
+    /// Nothing: deployed by hand only (`greenroom deploy`, the API); the
+    /// server schedules no cycle for it.
+    Manual,
 }
 
 /// Which forge hosts a component's repository; decides the PR ref layout.
@@ -1897,11 +1900,12 @@ fn validate_environment(
         Some(f) => match f.get_ref().as_str() {
             "channel" => Follows::Channel,
             "pending" => Follows::Pending,
+            "manual" => Follows::Manual,
             other => {
                 cx.err(
                     f.span(),
                     key("follows"),
-                    format!("unknown value `{other}` (expected `channel` or `pending`)"),
+                    format!("unknown value `{other}` (expected `channel`, `pending` or `manual`)"),
                 );
                 Follows::Channel
             }

@@ -1,0 +1,278 @@
+//! Feedback on pull requests (issue #4 point 5): what a pending
+//! environment's cycle means for each PR, told where its author looks.
+//!
+//! For every PR of a staged manifest: a commit status `greenroom/staging`
+//! (pending when the cycle starts, success or failure when it ends, linking
+//! to the cycle), a GitHub Deployment of its head to the environment, and one
+//! sticky comment that is edited, never reposted: which environment and
+//! manifest it is in, whether it was tested fully or partially, the result,
+//! the exact version of every component, and the commands available. PRs
+//! left out because they conflict or were excluded as faulty get the sticky
+//! comment too, saying why; PRs left out for quieter reasons (drafts, the
+//! skip label, untrusted authors) are not commented on.
+//!
+//! Feedback never fails a cycle: a forge that does not answer is logged and
+//! the cycle's own result stands.
+
+use crate::app::App;
+use crate::engine::CycleReport;
+use crate::forge::{CommitStatus, DeploymentState, Forge, StatusState};
+use crate::pending::{Repo, Staged};
+use greenroom_core::pending::PrRef;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// The status context greenroom sets on staged PRs.
+pub const STAGING_CONTEXT: &str = "greenroom/staging";
+
+/// Where people see a cycle: the server's public URL, else its API.
+pub fn cycle_url(app: &App, cycle: Option<i64>) -> Option<String> {
+    let base = app.config.server.public_url.clone()?;
+    Some(match cycle {
+        Some(c) => format!("{base}/api/v1/cycles/{c}"),
+        None => format!("{base}/api/v1/environments"),
+    })
+}
+
+/// The PRs of a staged set, with their repository and head.
+fn staged_prs(staged: &Staged) -> Vec<(&Repo, PrRef, String)> {
+    let mut out = Vec::new();
+    for r in &staged.repos {
+        for e in staged
+            .set
+            .included
+            .iter()
+            .filter(|e| e.pr.repo.eq_ignore_ascii_case(&r.repo.id))
+        {
+            out.push((&r.repo, e.pr.clone(), e.head_sha.clone()));
+        }
+    }
+    out
+}
+
+fn forges(app: &App, staged: &Staged) -> BTreeMap<String, Forge> {
+    let mut out = BTreeMap::new();
+    for r in &staged.repos {
+        match crate::pending::forge_for(app, &r.repo) {
+            Ok(f) => {
+                out.insert(r.repo.id.clone(), f);
+            }
+            Err(e) => tracing::warn!(repo = %r.repo.id, "no forge client for feedback: {e:#}"),
+        }
+    }
+    out
+}
+
+/// Tells the staged PRs their cycle started: status pending, deployment in progress.
+/// Returns the deployment ids by PR, for [`finished`].
+pub async fn started(app: &App, env: &str, staged: &Staged, kind: &str) -> BTreeMap<PrRef, u64> {
+    let forges = forges(app, staged);
+    let mut deployments = BTreeMap::new();
+    for (repo, pr, head) in staged_prs(staged) {
+        let Some(forge) = forges.get(&repo.id) else { continue };
+        let status = CommitStatus {
+            context: STAGING_CONTEXT.into(),
+            state: StatusState::Pending,
+            target_url: cycle_url(app, None),
+            description: format!("staging on {env}: {kind} cycle running"),
+        };
+        if let Err(e) = forge.set_status(&repo.id, &head, &status).await {
+            tracing::warn!(%pr, "cannot set the pending status: {e}");
+        }
+        match forge
+            .create_deployment(&repo.id, &head, env, &format!("greenroom {kind} cycle"))
+            .await
+        {
+            Ok(Some(id)) => {
+                deployments.insert(pr.clone(), id);
+                let _ = forge
+                    .deployment_status(&repo.id, id, DeploymentState::InProgress, None, None)
+                    .await;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(%pr, "cannot create the deployment: {e}"),
+        }
+    }
+    deployments
+}
+
+/// Tells every PR concerned how the cycle went (see the module documentation).
+pub async fn finished(
+    app: &App,
+    env: &str,
+    staged: &Staged,
+    kind: &str,
+    report: Result<&CycleReport, &str>,
+    deployments: &BTreeMap<PrRef, u64>,
+) {
+    let forges = forges(app, staged);
+    let (state, summary) = match report {
+        Ok(r) if r.ok() => (
+            StatusState::Success,
+            format!("{kind} cycle {} passed on {env}", cycle_no(r)),
+        ),
+        Ok(r) if r.result == "cancelled" => (
+            StatusState::Error,
+            format!("cycle {} on {env} was cancelled", cycle_no(r)),
+        ),
+        Ok(r) => (
+            StatusState::Failure,
+            format!("{kind} cycle {} failed on {env}", cycle_no(r)),
+        ),
+        Err(_) => (StatusState::Error, format!("the cycle on {env} could not run")),
+    };
+    let url = cycle_url(app, report.ok().and_then(|r| r.cycle));
+    let env_url = report
+        .ok()
+        .and_then(|r| r.components.iter().find_map(|c| c.url.clone()));
+    for (repo, pr, head) in staged_prs(staged) {
+        let Some(forge) = forges.get(&repo.id) else { continue };
+        let status = CommitStatus {
+            context: STAGING_CONTEXT.into(),
+            state,
+            target_url: url.clone(),
+            description: summary.clone(),
+        };
+        if let Err(e) = forge.set_status(&repo.id, &head, &status).await {
+            tracing::warn!(%pr, "cannot set the status: {e}");
+        }
+        if let Some(id) = deployments.get(&pr) {
+            let d = match state {
+                StatusState::Success => DeploymentState::Success,
+                StatusState::Failure => DeploymentState::Failure,
+                _ => DeploymentState::Error,
+            };
+            let _ = forge
+                .deployment_status(&repo.id, *id, d, env_url.as_deref(), url.as_deref())
+                .await;
+        }
+        let body = sticky_included(app, env, staged, &pr, kind, report, &summary);
+        if let Err(e) = forge.upsert_sticky(&repo.id, pr.number, &body).await {
+            tracing::warn!(%pr, "cannot write the sticky comment: {e}");
+        }
+    }
+    // Conflicts and exclusions are explained where the author looks.
+    for lo in &staged.set.left_out {
+        let telling = lo
+            .reasons
+            .iter()
+            .any(|r| r.contains("conflicts") || r.starts_with("excluded as faulty"));
+        if !telling {
+            continue;
+        }
+        let Some(forge) = forges
+            .iter()
+            .find(|(id, _)| id.eq_ignore_ascii_case(&lo.pr.repo))
+            .map(|(_, f)| f)
+        else {
+            continue;
+        };
+        let body = sticky_left_out(app, env, &lo.pr, &lo.reasons);
+        if let Err(e) = forge.upsert_sticky(&lo.pr.repo, lo.pr.number, &body).await {
+            tracing::warn!(pr = %lo.pr, "cannot write the sticky comment: {e}");
+        }
+    }
+}
+
+fn cycle_no(r: &CycleReport) -> String {
+    r.cycle.map(|c| c.to_string()).unwrap_or_else(|| "-".into())
+}
+
+fn commands(app: &App) -> String {
+    let bot = &app.config.pending.bot;
+    format!(
+        "Commands: `@{bot} deploy` (stage now, smoke tests), `@{bot} trigger` (stage now, full suites), \
+         `@{bot} retry`, `@{bot} cancel`, `@{bot} status`, `@{bot} help`."
+    )
+}
+
+/// The sticky comment of a PR in the staged manifest.
+fn sticky_included(
+    app: &App,
+    env: &str,
+    staged: &Staged,
+    pr: &PrRef,
+    kind: &str,
+    report: Result<&CycleReport, &str>,
+    summary: &str,
+) -> String {
+    let mut s = String::new();
+    let mark = match report {
+        Ok(r) if r.ok() => "✅",
+        Ok(_) => "❌",
+        Err(_) => "⚠️",
+    };
+    let _ = writeln!(s, "### {mark} greenroom: {summary}\n");
+    let _ = writeln!(
+        s,
+        "**{pr}** is in the staging of **{env}** together with {} other pull request(s).",
+        staged.prs().len().saturating_sub(1)
+    );
+    match report {
+        Ok(r) => {
+            let manifest = r
+                .manifest
+                .as_deref()
+                .map(greenroom_core::manifest::short_id)
+                .unwrap_or("-");
+            let tested = if kind == "full" {
+                "fully (full cycle: every suite)"
+            } else {
+                "partially (partial cycle: deploy and smoke checks)"
+            };
+            let _ = writeln!(s, "- manifest `{manifest}`, cycle {}, tested {tested}", cycle_no(r));
+            if let Some(e) = &r.error {
+                let first = e.lines().next().unwrap_or("");
+                let _ = writeln!(s, "- failure: {}", first.chars().take(300).collect::<String>());
+            }
+            let _ = writeln!(s, "\n| component | version | from |\n|---|---|---|");
+            for c in &r.components {
+                let version = c
+                    .commit
+                    .as_deref()
+                    .map(|v| v.chars().take(12).collect::<String>())
+                    .or_else(|| c.image.clone())
+                    .unwrap_or_else(|| "-".into());
+                let merged = staged.merged_for(&c.name);
+                let from = if merged.is_empty() {
+                    c.origin.clone()
+                } else {
+                    format!("staging: {}", merged.join(", "))
+                };
+                let _ = writeln!(s, "| {} | `{version}` | {from} |", c.name);
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(s, "- the cycle could not run: {}", e.lines().next().unwrap_or(""));
+        }
+    }
+    let left: Vec<String> = staged
+        .set
+        .left_out
+        .iter()
+        .filter(|l| l.reasons.iter().any(|r| r.contains("conflicts")))
+        .map(|l| l.pr.to_string())
+        .collect();
+    if !left.is_empty() {
+        let _ = writeln!(s, "\nLeft out for conflicts: {}.", left.join(", "));
+    }
+    let _ = writeln!(s, "\n{}", commands(app));
+    s
+}
+
+/// The sticky comment of a PR left out for a reason its author should know.
+fn sticky_left_out(app: &App, env: &str, pr: &PrRef, reasons: &[String]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "### ⏸️ greenroom: {pr} is not in the staging of {env}\n");
+    for r in reasons {
+        let _ = writeln!(s, "- {r}");
+    }
+    let bot = &app.config.pending.bot;
+    let _ = writeln!(
+        s,
+        "\nOnce fixed (rebase on the target branch, or push a fix), it is staged again on its own. \
+         A maintainer can `@{bot} include` an excluded pull request.\n\n{}",
+        commands(app)
+    );
+    s
+}

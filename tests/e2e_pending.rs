@@ -1,0 +1,183 @@
+//! The pending PR set end to end, on a plain git repository used as a forge
+//! (no hosted service): `greenroom serve` finds the changes under
+//! `refs/pending/*`, stages the qualifying ones onto the base in order
+//! (a conflicting one left out and told why, an untrusted author's left out
+//! quietly), deploys the staging commit as an ordinary manifest, and tells
+//! each PR through the git forge's feedback files.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+
+/// A change: a commit on top of `main` by `author`, exposed as `refs/pending/N`.
+fn change(repo: &Path, n: u64, author: &str, when: &str, file: &str, text: &str) -> String {
+    git(repo, &["checkout", "-q", "-b", &format!("change-{n}"), "main"]);
+    std::fs::write(repo.join(file), text).expect("write");
+    git(repo, &["add", file]);
+    let email = format!("{author}@example.com");
+    let date = format!("{when} +0000");
+    let out = std::process::Command::new("git")
+        .args([
+            "-c",
+            &format!("user.name={author}"),
+            "-c",
+            &format!("user.email={email}"),
+        ])
+        .args(["commit", "-q", "-m", &format!("change {n} by {author}")])
+        .env("GIT_AUTHOR_DATE", &date)
+        .env("GIT_COMMITTER_DATE", &date)
+        .current_dir(repo)
+        .output()
+        .expect("git commit");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let head = git(repo, &["rev-parse", "HEAD"]);
+    git(repo, &["update-ref", &format!("refs/pending/{n}"), &head]);
+    git(repo, &["checkout", "-q", "main"]);
+    head
+}
+
+fn forge_dir(state: &Path, repo: &str) -> PathBuf {
+    let root = state.join("forge-git");
+    std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("{repo}-")))
+                && p.join("statuses.jsonl").exists()
+        })
+        .unwrap_or_else(|| panic!("no feedback directory for {repo} under {}", root.display()))
+}
+
+#[test]
+fn pending_changes_are_staged_deployed_and_told() {
+    let index = 43;
+    let port = 21000 + 100 * index + 90;
+    let extra = format!(
+        "\n[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\n\
+         [policy]\nsettle = \"0s\"\ncooldown = \"0s\"\n\n[pending]\ntrusted = [\"alice\"]\n"
+    );
+    let sb = Sandbox::with(
+        index,
+        Options {
+            extra,
+            ..Options::default()
+        },
+    );
+    // Every sample repository is its own forge; staging stages pending changes.
+    let text = std::fs::read_to_string(&sb.config)
+        .expect("config")
+        .replace("channels = {", "forge = \"git\"\nchannels = {")
+        .replacen(
+            "name = \"staging\"\n",
+            "name = \"staging\"\nfollows = \"pending\"\ncomponents = [\"ogr\", \"packit-service\"]\n",
+            1,
+        );
+    sb.write_config(&text);
+    let ogr = sb.repo("ogr");
+    let c1 = change(&ogr, 1, "alice", "2026-11-20T10:00:00", "VERSION", "1.2.0-alice\n");
+    let c2 = change(
+        &ogr,
+        2,
+        "alice",
+        "2026-11-20T11:00:00",
+        "VERSION",
+        "1.2.0-conflicting\n",
+    );
+    let c3 = change(&ogr, 3, "mallory", "2026-11-20T12:00:00", "EVIL", "untrusted\n");
+    let c4 = change(&ogr, 4, "alice", "2026-11-20T13:00:00", "FEATURE", "a new feature\n");
+
+    let server = sb.spawn(&["serve"]);
+    wait_until("the server to answer /healthz", || {
+        http_get(&format!("http://127.0.0.1:{port}/healthz")).filter(|(c, _)| *c == 200)
+    });
+    // No full cycle ran yet: the server checks the followed refs and the pending set at once.
+    let cycle = wait_until("a scheduled cycle on staging", || {
+        sb.history().into_iter().find(|c| {
+            c["environment"] == "staging"
+                && c["request"].as_str().is_some_and(|r| r.starts_with("scheduled"))
+                && c["result"] != "running"
+        })
+    });
+    assert_eq!(cycle["result"], "succeeded", "{cycle:#}");
+    let request = cycle["request"].as_str().expect("request");
+    assert!(request.contains("staging ogr#1 ogr#4"), "{request}");
+
+    // ogr runs the staging commit: main + #1 + #4 (not the conflicting #2, not mallory's #3).
+    let st = sb.assert_serving("staging");
+    let ogr_st = Sandbox::component(&st, "ogr");
+    let staging = ogr_st["commit"].as_str().expect("commit").to_string();
+    assert_ne!(staging, sb.rev("ogr", "main"));
+    let mirror = std::fs::read_dir(sb.state.join("mirrors"))
+        .expect("mirrors")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("ogr"))
+        })
+        .expect("ogr's mirror");
+    let log = git(&mirror, &["log", "--format=%s", &staging]);
+    assert!(log.contains("Merge ogr#1") && log.contains("Merge ogr#4"), "{log}");
+    assert!(!log.contains("#2") && !log.contains("#3"), "{log}");
+    for (c, want) in [(&c1, true), (&c4, true), (&c2, false), (&c3, false)] {
+        let is = std::process::Command::new("git")
+            .args(["merge-base", "--is-ancestor", c, &staging])
+            .current_dir(&mirror)
+            .status()
+            .expect("git")
+            .success();
+        assert_eq!(is, want, "{c} in the staging commit");
+    }
+    // packit-service has no pending change: it runs its base.
+    assert_eq!(
+        Sandbox::component(&st, "packit-service")["commit"],
+        sb.rev("packit-service", "main")
+    );
+
+    // Feedback: statuses on #1 and #4 (pending, then success), sticky comments,
+    // the conflict explained on #2, nothing said on mallory's #3.
+    let dir = forge_dir(&sb.state, "ogr");
+    let statuses = std::fs::read_to_string(dir.join("statuses.jsonl")).expect("statuses");
+    for head in [&c1, &c4] {
+        let states: Vec<String> = statuses
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["sha"] == head.as_str() && v["context"] == "greenroom/staging")
+            .map(|v| v["state"].as_str().unwrap_or("").to_string())
+            .collect();
+        assert_eq!(states, vec!["pending", "success"], "{statuses}");
+    }
+    assert!(!statuses.contains(&c2) && !statuses.contains(&c3), "{statuses}");
+    let sticky1 = std::fs::read_to_string(dir.join("comments/1.md")).expect("sticky comment of #1");
+    assert!(sticky1.contains("ogr#1") && sticky1.contains("staging"), "{sticky1}");
+    assert!(sticky1.contains(&staging[..12]), "exact versions listed: {sticky1}");
+    let sticky2 = std::fs::read_to_string(dir.join("comments/2.md")).expect("sticky comment of #2");
+    assert!(
+        sticky2.contains("conflicts") && sticky2.contains("VERSION"),
+        "{sticky2}"
+    );
+    assert!(
+        !dir.join("comments/3.md").exists(),
+        "mallory's change is left out quietly"
+    );
+
+    // Nothing changed: polling again stages the same commit, so no new deploy.
+    server.kill9();
+    let again = sb.json(&["deploy", "--env", "staging", "--dry-run", &format!("ogr=sha:{staging}")]);
+    let ogr_plan = again["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .find(|c| c["name"] == "ogr")
+        .expect("ogr")
+        .clone();
+    assert_eq!(ogr_plan["action"], "keep", "{again:#}");
+    sb.ok(&["stop", "--env", "staging"]);
+}
