@@ -113,7 +113,10 @@ role = "viewer"
         human.stdout
     );
     let h = json(&client(dir, &url, VIC, &["--json", "history", "--env", "solo"]));
-    assert!(h.as_array().expect("list").iter().any(|c| c["id"] == report["cycle"]), "{h:#}");
+    assert!(
+        h.as_array().expect("list").iter().any(|c| c["id"] == report["cycle"]),
+        "{h:#}"
+    );
 
     // A viewer may not deploy: refused as bad input, nothing changed.
     let refused = client(dir, &url, VIC, &["deploy", "--env", "solo"]);
