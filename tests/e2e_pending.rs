@@ -118,9 +118,10 @@ fn pending_changes_are_staged_deployed_and_told() {
         .flatten()
         .map(|e| e.path())
         .find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("ogr"))
+            p.is_dir()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("ogr") && n.ends_with(".git"))
         })
         .expect("ogr's mirror");
     let log = git(&mirror, &["log", "--format=%s", &staging]);
