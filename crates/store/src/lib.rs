@@ -1770,5 +1770,213 @@ impl Store {
     }
 }
 
+/// What greenroom records about one pull request: approval and exclusion.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PrState {
+    /// Forge id of the repository (`owner/name`), lowercase.
+    pub repo: String,
+    /// Number.
+    pub number: u64,
+    /// The maintainer who approved it for staging.
+    pub approved_by: Option<String>,
+    /// When.
+    pub approved_at: Option<Millis>,
+    /// Who excluded it as faulty (a person, or `culprit search`).
+    pub excluded_by: Option<String>,
+    /// Why.
+    pub excluded_reason: Option<String>,
+    /// When.
+    pub excluded_at: Option<Millis>,
+}
+
+/// A comment command greenroom answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommandRecord {
+    /// Row id.
+    pub id: i64,
+    /// Repository (forge id, lowercase).
+    pub repo: String,
+    /// PR number.
+    pub number: u64,
+    /// The comment it came from (0 for a label).
+    pub comment_id: u64,
+    /// Who wrote it.
+    pub author: String,
+    /// The command as understood (`deploy env=staging`, or the unknown word).
+    pub command: String,
+    /// `done`, `refused`, `unknown`, `invalid`, `failed`.
+    pub outcome: String,
+    /// What greenroom did or answered.
+    pub detail: String,
+    /// When.
+    pub at: Millis,
+}
+
+fn u64_of(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+impl Store {
+    fn pr_state_of(r: &AnyRow) -> Result<PrState> {
+        let g = || q("read pull request state");
+        Ok(PrState {
+            repo: r.try_get("repo").map_err(g())?,
+            number: u64_of(r.try_get("number").map_err(g())?),
+            approved_by: r.try_get("approved_by").map_err(g())?,
+            approved_at: r.try_get("approved_at").map_err(g())?,
+            excluded_by: r.try_get("excluded_by").map_err(g())?,
+            excluded_reason: r.try_get("excluded_reason").map_err(g())?,
+            excluded_at: r.try_get("excluded_at").map_err(g())?,
+        })
+    }
+
+    /// Records that `by` approved a pull request for staging.
+    pub async fn approve_pr(&self, repo: &str, number: u64, by: &str, now: Millis) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO pr_states (repo, number, approved_by, approved_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (repo, number) DO UPDATE SET approved_by = excluded.approved_by, approved_at = excluded.approved_at",
+        )
+        .bind(repo.to_ascii_lowercase())
+        .bind(to_i64(number))
+        .bind(by)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(q("approve pull request"))?;
+        Ok(())
+    }
+
+    /// Excludes a pull request from staging (`reason` is shown to its author),
+    /// or, with `reason = None`, includes it again.
+    pub async fn exclude_pr(
+        &self,
+        repo: &str,
+        number: u64,
+        exclusion: Option<(&str, &str)>,
+        now: Millis,
+    ) -> Result<()> {
+        let (by, reason, at) = match exclusion {
+            Some((by, reason)) => (Some(by), Some(reason), Some(now)),
+            None => (None, None, None),
+        };
+        sqlx::query(
+            "INSERT INTO pr_states (repo, number, excluded_by, excluded_reason, excluded_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (repo, number) DO UPDATE SET excluded_by = excluded.excluded_by, \
+             excluded_reason = excluded.excluded_reason, excluded_at = excluded.excluded_at",
+        )
+        .bind(repo.to_ascii_lowercase())
+        .bind(to_i64(number))
+        .bind(by)
+        .bind(reason)
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(q("exclude pull request"))?;
+        Ok(())
+    }
+
+    /// One pull request's state, if greenroom recorded any.
+    pub async fn pr_state(&self, repo: &str, number: u64) -> Result<Option<PrState>> {
+        let row = sqlx::query("SELECT * FROM pr_states WHERE repo = $1 AND number = $2")
+            .bind(repo.to_ascii_lowercase())
+            .bind(to_i64(number))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read pull request state"))?;
+        row.as_ref().map(Self::pr_state_of).transpose()
+    }
+
+    /// Every pull request greenroom approved or excluded.
+    pub async fn pr_states(&self) -> Result<Vec<PrState>> {
+        let rows = sqlx::query(
+            "SELECT * FROM pr_states WHERE approved_by IS NOT NULL OR excluded_by IS NOT NULL ORDER BY repo, number",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("list pull request states"))?;
+        rows.iter().map(Self::pr_state_of).collect()
+    }
+
+    /// Records a comment command and what greenroom did with it.
+    pub async fn record_command(&self, c: &CommandRecord) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO pr_commands (repo, number, comment_id, author, command, outcome, detail, at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(c.repo.to_ascii_lowercase())
+        .bind(to_i64(c.number))
+        .bind(to_i64(c.comment_id))
+        .bind(&c.author)
+        .bind(&c.command)
+        .bind(&c.outcome)
+        .bind(&c.detail)
+        .bind(c.at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(q("record command"))?;
+        row.try_get(0).map_err(q("record command"))
+    }
+
+    /// The commands answered on a pull request, oldest first.
+    pub async fn pr_commands(&self, repo: &str, number: u64, limit: i64) -> Result<Vec<CommandRecord>> {
+        let rows = sqlx::query("SELECT * FROM pr_commands WHERE repo = $1 AND number = $2 ORDER BY id LIMIT $3")
+            .bind(repo.to_ascii_lowercase())
+            .bind(to_i64(number))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("list commands"))?;
+        rows.iter()
+            .map(|r| {
+                let g = || q("read command");
+                Ok(CommandRecord {
+                    id: r.try_get("id").map_err(g())?,
+                    repo: r.try_get("repo").map_err(g())?,
+                    number: u64_of(r.try_get("number").map_err(g())?),
+                    comment_id: u64_of(r.try_get("comment_id").map_err(g())?),
+                    author: r.try_get("author").map_err(g())?,
+                    command: r.try_get("command").map_err(g())?,
+                    outcome: r.try_get("outcome").map_err(g())?,
+                    detail: r.try_get("detail").map_err(g())?,
+                    at: r.try_get("at").map_err(g())?,
+                })
+            })
+            .collect()
+    }
+
+    /// The last body seen of a comment, and replaces it with `body`.
+    pub async fn swap_comment_body(
+        &self,
+        source: &str,
+        comment_id: u64,
+        body: &str,
+        now: Millis,
+    ) -> Result<Option<String>> {
+        let mut tx = self.pool.begin().await.map_err(q("comment body"))?;
+        let old: Option<String> = sqlx::query("SELECT body FROM comment_bodies WHERE source = $1 AND comment_id = $2")
+            .bind(source)
+            .bind(to_i64(comment_id))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(q("read comment body"))?
+            .map(|r| r.try_get(0))
+            .transpose()
+            .map_err(q("read comment body"))?;
+        sqlx::query(
+            "INSERT INTO comment_bodies (source, comment_id, body, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (source, comment_id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+        )
+        .bind(source)
+        .bind(to_i64(comment_id))
+        .bind(body)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(q("write comment body"))?;
+        tx.commit().await.map_err(q("comment body"))?;
+        Ok(old)
+    }
+}
+
 #[cfg(test)]
 mod tests;

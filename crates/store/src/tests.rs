@@ -82,6 +82,7 @@ on_both!(
     pauses_record_the_last_pause_or_resume,
     a_cancel_is_recorded_once_and_only_on_running_cycles,
     retention_removes_old_cycles_but_keeps_the_newest_and_what_runs,
+    pull_request_states_commands_and_comment_bodies,
 );
 
 fn me() -> HolderProcess {
@@ -439,6 +440,80 @@ async fn pauses_record_the_last_pause_or_resume(db: Db) {
     let p = s.pause("staging").await.expect("read").expect("row");
     assert!(!p.paused);
     assert_eq!(p.by, "bob");
+}
+
+async fn pull_request_states_commands_and_comment_bodies(db: Db) {
+    let (_d, s) = store(db).await;
+    assert_eq!(s.pr_state("Packit/OGR", 1).await.expect("read"), None);
+    s.approve_pr("Packit/OGR", 1, "carol", 5).await.expect("approve");
+    s.exclude_pr("packit/ogr", 2, Some(("culprit search", "breaks /healthz")), 6)
+        .await
+        .expect("exclude");
+    let st = s.pr_state("packit/ogr", 1).await.expect("read").expect("state");
+    assert_eq!((st.approved_by.as_deref(), st.approved_at), (Some("carol"), Some(5)));
+    assert_eq!(st.excluded_by, None);
+    let all = s.pr_states().await.expect("list");
+    assert_eq!(all.iter().map(|p| p.number).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(all[1].excluded_reason.as_deref(), Some("breaks /healthz"));
+    // Included again: the exclusion is cleared, and a PR with nothing left drops out of the list.
+    s.exclude_pr("packit/ogr", 2, None, 7).await.expect("include");
+    assert_eq!(s.pr_states().await.expect("list").len(), 1);
+    // An approval survives an exclusion and its lifting.
+    s.exclude_pr("packit/ogr", 1, Some(("alice", "flaky")), 8)
+        .await
+        .expect("exclude");
+    s.exclude_pr("packit/ogr", 1, None, 9).await.expect("include");
+    assert_eq!(
+        s.pr_state("packit/ogr", 1)
+            .await
+            .expect("read")
+            .expect("state")
+            .approved_by
+            .as_deref(),
+        Some("carol")
+    );
+
+    for (i, cmd) in ["deploy", "frobnicate"].iter().enumerate() {
+        s.record_command(&CommandRecord {
+            id: 0,
+            repo: "packit/ogr".into(),
+            number: 1,
+            comment_id: 77,
+            author: "mallory".into(),
+            command: (*cmd).into(),
+            outcome: if i == 0 { "refused" } else { "unknown" }.into(),
+            detail: "answered".into(),
+            at: 10 + i as i64,
+        })
+        .await
+        .expect("record");
+    }
+    let cmds = s.pr_commands("PACKIT/ogr", 1, 10).await.expect("list");
+    assert_eq!(
+        cmds.iter().map(|c| c.command.as_str()).collect::<Vec<_>>(),
+        vec!["deploy", "frobnicate"]
+    );
+    assert_eq!((cmds[0].outcome.as_str(), cmds[0].comment_id), ("refused", 77));
+    assert!(s.pr_commands("packit/ogr", 2, 10).await.expect("list").is_empty());
+
+    assert_eq!(
+        s.swap_comment_body("github", 77, "@greenroom deploy", 1)
+            .await
+            .expect("swap"),
+        None
+    );
+    assert_eq!(
+        s.swap_comment_body("github", 77, "@greenroom deploy\n@greenroom status", 2)
+            .await
+            .expect("swap")
+            .as_deref(),
+        Some("@greenroom deploy")
+    );
+    assert_eq!(
+        s.swap_comment_body("gitlab", 77, "x", 3).await.expect("swap"),
+        None,
+        "per source"
+    );
 }
 
 async fn finished_cycle(s: &Store, env: &str, manifest: Option<&str>, at: Millis, log: &str) -> i64 {
