@@ -83,9 +83,9 @@ fn repo_name(url: &str) -> String {
 /// What greenroom itself records about pull requests: approvals and exclusions.
 #[derive(Debug, Clone, Default)]
 pub struct Records {
-    /// Approved for staging by a maintainer: PR -> who.
+    /// Approved for staging by a maintainer: PR (repository in lowercase) -> who.
     pub approved: BTreeMap<PrRef, String>,
-    /// Excluded as faulty: PR -> why.
+    /// Excluded as faulty: PR (repository in lowercase) -> why.
     pub excluded: BTreeMap<PrRef, String>,
 }
 
@@ -157,7 +157,8 @@ async fn candidates(app: &App, repos: &[Repo], records: &Records) -> anyhow::Res
             .map_err(|e: ForgeError| anyhow::anyhow!(e))
             .with_context(|| format!("cannot list the open pull requests of {}", r.id))?;
         for c in &mut cands {
-            let pr = c.pr();
+            // greenroom's records key repositories in lowercase (forge ids are case-insensitive).
+            let pr = PrRef::new(c.repo.to_ascii_lowercase(), c.number);
             c.approved_by = records.approved.get(&pr).cloned();
             c.excluded = records.excluded.get(&pr).cloned();
         }

@@ -10,6 +10,7 @@
 //! (`STATE/serve.lock`).
 
 pub mod api;
+pub mod commands;
 pub mod intake;
 pub mod metrics;
 pub mod scheduler;

@@ -114,7 +114,17 @@ async fn scheduled_request(
     if env.follows != greenroom_core::config::Follows::Pending {
         return Ok((req, None));
     }
-    let records = crate::pending::Records::default();
+    let mut records = crate::pending::Records::default();
+    for st in app.store.pr_states().await? {
+        let pr = greenroom_core::pending::PrRef::new(st.repo.clone(), st.number);
+        if let Some(by) = st.approved_by {
+            records.approved.insert(pr.clone(), by);
+        }
+        if let Some(why) = st.excluded_reason {
+            let by = st.excluded_by.unwrap_or_default();
+            records.excluded.insert(pr, format!("{why} (excluded by {by})"));
+        }
+    }
     let staged = crate::pending::stage(app, env, &records).await?;
     for o in staged.overrides() {
         req.request.overrides.push(
@@ -672,6 +682,24 @@ impl Scheduler {
     /// What a delivery means: triggers for the environments that follow what
     /// it changed, or just a record.
     async fn delivery(&mut self, d: DeliveryRecord) {
+        if let Some(c) = self.command(&d) {
+            // Commands talk to the forge: they run beside the scheduler and
+            // send their policy events back through the work queue.
+            let detail = format!(
+                "comment {} by {} on {}#{}: commands handled",
+                c.comment_id, c.author, c.repo, c.number
+            );
+            tokio::spawn(super::commands::handle(self.app.clone(), self.tx.clone(), c));
+            if let Err(e) = self
+                .app
+                .store
+                .finish_delivery(d.id, "command", Some(&detail), self.app.now())
+                .await
+            {
+                tracing::error!("cannot record what was done with delivery {}: {e}", d.id);
+            }
+            return;
+        }
         let (outcome, detail, envs) = self.meaning(&d);
         let trigger_id = u64::try_from(d.id).unwrap_or(0);
         for env in &envs {
@@ -697,6 +725,62 @@ impl Scheduler {
             .await
         {
             tracing::error!("cannot record what was done with delivery {}: {e}", d.id);
+        }
+    }
+
+    /// A comment on a pull request that may hold commands, or the deploy
+    /// label added to one (it acts like `@bot deploy` by the label's adder).
+    fn command(&self, d: &DeliveryRecord) -> Option<super::commands::Comment> {
+        let forge = match d.source.as_str() {
+            "github" => Forge::Github,
+            "gitlab" => Forge::Gitlab,
+            _ => return None,
+        };
+        let parsed = greenroom_webhook::parse(forge, &stored_headers(forge, d), d.body.as_bytes()).ok()?;
+        let repo = parsed.repo.clone()?;
+        let delivery = u64::try_from(d.id).ok()?;
+        match parsed.kind {
+            EventKind::Comment {
+                number: Some(number),
+                is_pull_request: true,
+                comment_id,
+                author,
+                body,
+                action,
+                ..
+            } if action == "created" || action == "edited" => Some(super::commands::Comment {
+                source: d.source.clone(),
+                repo,
+                number,
+                comment_id,
+                author,
+                body,
+                action,
+                delivery,
+            }),
+            EventKind::PullRequest {
+                number,
+                labels_added,
+                author,
+                ..
+            } if labels_added
+                .iter()
+                .any(|l| l.eq_ignore_ascii_case(&self.app.config.pending.deploy_label)) =>
+            {
+                // Only people who may label may add it: taken as a maintainer's
+                // `deploy` (the label is removed by nobody: it stays a record).
+                Some(super::commands::Comment {
+                    source: d.source.clone(),
+                    repo,
+                    number,
+                    comment_id: 0,
+                    author: format!("label:{author}"),
+                    body: format!("@{} deploy", self.app.config.pending.bot),
+                    action: "label".into(),
+                    delivery,
+                })
+            }
+            _ => None,
         }
     }
 

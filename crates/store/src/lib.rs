@@ -819,7 +819,9 @@ impl Store {
     /// refers to any more, old processed deliveries and old decisions.
     pub async fn prune(&self, keep: &Keep) -> Result<Pruned> {
         let g = q("prune");
-        let mut tx = self.pool.begin().await.map_err(q("prune"))?;
+        // Candidates are read before the transaction, and the transaction
+        // starts with a write: in SQLite a transaction that reads and then
+        // writes fails at once when another writer committed in between.
         let ids: Vec<i64> = sqlx::query(
             "SELECT id FROM (SELECT id, finished_at, result, \
                 ROW_NUMBER() OVER (PARTITION BY environment ORDER BY id DESC) AS newer \
@@ -832,14 +834,24 @@ impl Store {
         .bind(keep.cycles_before)
         .bind(keep.cycles_per_environment)
         .bind(keep.batch)
-        .fetch_all(&mut *tx)
+        .fetch_all(&self.pool)
         .await
         .map_err(q("prune: select cycles"))?
         .iter()
         .map(|r| r.try_get::<i64, _>(0))
         .collect::<std::result::Result<_, _>>()
         .map_err(g)?;
-        let mut out = Pruned::default();
+        let mut tx = self.pool.begin().await.map_err(q("prune"))?;
+        let decisions = sqlx::query("DELETE FROM decisions WHERE at < $1")
+            .bind(keep.decisions_before)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("prune: decisions"))?
+            .rows_affected();
+        let mut out = Pruned {
+            decisions,
+            ..Pruned::default()
+        };
         for id in &ids {
             let logs = sqlx::query("SELECT build_log, run_log FROM cycle_components WHERE cycle_id = $1")
                 .bind(id)
@@ -856,7 +868,7 @@ impl Store {
             for sql in [
                 "DELETE FROM stages WHERE cycle_id = $1",
                 "DELETE FROM cycle_components WHERE cycle_id = $1",
-                "DELETE FROM cycles WHERE id = $1",
+                "DELETE FROM cycles WHERE id = $1 AND result <> 'running'",
             ] {
                 sqlx::query(sql)
                     .bind(id)
@@ -898,12 +910,6 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(q("prune: deliveries"))?
-            .rows_affected();
-        out.decisions = sqlx::query("DELETE FROM decisions WHERE at < $1")
-            .bind(keep.decisions_before)
-            .execute(&mut *tx)
-            .await
-            .map_err(q("prune: decisions"))?
             .rows_affected();
         tx.commit().await.map_err(q("prune: commit"))?;
         Ok(out)
@@ -1952,11 +1958,13 @@ impl Store {
         body: &str,
         now: Millis,
     ) -> Result<Option<String>> {
-        let mut tx = self.pool.begin().await.map_err(q("comment body"))?;
+        // Two statements, no transaction: in SQLite a transaction that reads
+        // and then writes fails at once when another writer went first; and
+        // one comment's edits arrive one at a time.
         let old: Option<String> = sqlx::query("SELECT body FROM comment_bodies WHERE source = $1 AND comment_id = $2")
             .bind(source)
             .bind(to_i64(comment_id))
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&self.pool)
             .await
             .map_err(q("read comment body"))?
             .map(|r| r.try_get(0))
@@ -1970,10 +1978,9 @@ impl Store {
         .bind(to_i64(comment_id))
         .bind(body)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&self.pool)
         .await
         .map_err(q("write comment body"))?;
-        tx.commit().await.map_err(q("comment body"))?;
         Ok(old)
     }
 }
