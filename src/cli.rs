@@ -111,7 +111,7 @@ pub struct DeployArgs {
     /// Base channel for components not named
     #[arg(long, default_value = "stg", value_name = "CHANNEL")]
     pub base: String,
-    /// Run a full cycle (recorded; test tiers arrive with verification)
+    /// Run a full cycle: every suite of the full cycles, whatever changed
     #[arg(long)]
     pub full: bool,
     /// Deploy only these components; the others keep running what they run
@@ -642,6 +642,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 release_after: a.release,
                 cancel: None,
                 merged: Default::default(),
+                full: a.full,
             };
             let reporter: Box<dyn Reporter> = if cli.json {
                 Box::new(Silent)
@@ -864,6 +865,14 @@ pub fn render_cycle(r: &CycleReport, now: i64) -> String {
         );
         if let Some(why) = &c.why {
             let _ = writeln!(s, "  {:width$}    {why}", "");
+        }
+    }
+    if !r.suites.is_empty() {
+        let _ = writeln!(s, "\nsuites:");
+        let w = r.suites.iter().map(|x| x.name.len()).max().unwrap_or(0);
+        for x in &r.suites {
+            let first = x.reason.lines().next().unwrap_or("");
+            let _ = writeln!(s, "  {:w$}  {:12} {:8} {first}", x.name, x.tier, x.result);
         }
     }
     if let Some(e) = &r.error {

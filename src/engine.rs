@@ -60,6 +60,8 @@ pub struct DeployRequest {
     /// Per component, the pull requests merged into the staging commit it
     /// runs (pending environments): recorded in the manifest for reports.
     pub merged: BTreeMap<String, Vec<String>>,
+    /// A full cycle (every suite of the full cycles) rather than a partial one.
+    pub full: bool,
 }
 
 /// Lease as reported.
@@ -204,6 +206,9 @@ pub struct CycleReport {
     pub lease: Option<LeaseReport>,
     /// Timings.
     pub timings: Timings,
+    /// The verify stage: every suite of the environment, run or skipped (and why).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suites: Vec<crate::verify::SuiteReport>,
 }
 
 impl CycleReport {
@@ -462,6 +467,8 @@ struct Cycle<'a> {
     health: Duration,
     stop: Duration,
     cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+    kind: greenroom_core::policy::CycleKind,
+    suites: Vec<crate::verify::SuiteReport>,
 }
 
 impl Cycle<'_> {
@@ -785,6 +792,7 @@ async fn dry_run(
             resolve_ms: ms(resolve_time),
             ..Timings::default()
         },
+        suites: Vec::new(),
     })
 }
 
@@ -856,6 +864,12 @@ async fn run_deploy(
         health: Duration::ZERO,
         stop: Duration::ZERO,
         cancel: req.cancel.clone(),
+        kind: if req.full {
+            greenroom_core::policy::CycleKind::Full
+        } else {
+            greenroom_core::policy::CycleKind::Partial
+        },
+        suites: Vec::new(),
     };
     let outcome = cycle_stages(&mut cx, resolution, &running).await;
     let (result, error, components, build_ms, deploy_ms) = match outcome {
@@ -887,6 +901,7 @@ async fn run_deploy(
             overhead_ms: 0,
             peak_rss_kib: 0,
         },
+        suites: std::mem::take(&mut cx.suites),
     })
 }
 
@@ -1048,7 +1063,28 @@ async fn cycle_stages(
             app.store
                 .set_environment_manifest(&cx.inst.name, Some(&cx.manifest.id), cx.id, now)
                 .await?;
-            Ok(("succeeded".into(), None, in_order(cx, reports), build_ms, deploy_ms))
+            if let Some((result, msg)) = cx.halt().await? {
+                return halted(cx, reports, result, msg).await;
+            }
+            let stop = cx.stop_requested();
+            let verified = tokio::select! {
+                v = verify_stage(cx, running, &endpoints) => Ok(v),
+                why = stop => Err(why),
+            };
+            match verified {
+                Ok(v) => {
+                    let failure = v?;
+                    let result = if failure.is_some() { "failed" } else { "succeeded" };
+                    Ok((result.into(), failure, in_order(cx, reports), build_ms, deploy_ms))
+                }
+                Err(why) => Ok((
+                    "cancelled".into(),
+                    Some(why),
+                    in_order(cx, reports),
+                    build_ms,
+                    deploy_ms,
+                )),
+            }
         }
         Some(e) => {
             app.store
@@ -1057,6 +1093,81 @@ async fn cycle_stages(
             Ok(("failed".into(), Some(e), in_order(cx, reports), build_ms, deploy_ms))
         }
     }
+}
+
+/// Runs the environment's suites that this cycle selects (see `verify`);
+/// returns the blocking failure, if any.
+async fn verify_stage(
+    cx: &mut Cycle<'_>,
+    running: &[Deployed],
+    endpoints: &BTreeMap<String, (u16, Option<String>)>,
+) -> anyhow::Result<Option<String>> {
+    let app = cx.app;
+    let suites = crate::verify::suites_of(app, cx.env);
+    if suites.is_empty() {
+        return Ok(None);
+    }
+    cx.reporter.stage("verify");
+    let changes = crate::verify::changes(app, cx.env, running, &cx.manifest.components).await;
+    let impact = crate::verify::select(app, cx.env, &changes, cx.kind)?;
+    let ctx = crate::verify::SuiteContext {
+        instance: &cx.inst.name,
+        cycle: cx.id,
+        kind: cx.kind,
+        manifest_id: &cx.manifest.id,
+        manifest_file: &cx.manifest_file,
+        dir: app.paths.cycle_dir(cx.id),
+        logs: app.paths.logs().join(&cx.inst.name).join("suites"),
+        vars: &cx.vars.values,
+        secrets: &cx.vars.secrets,
+        urls: endpoints
+            .iter()
+            .filter_map(|(c, (_, u))| u.clone().map(|u| (c.clone(), u)))
+            .collect(),
+    };
+    let mut reports = Vec::new();
+    for suite in &suites {
+        let started = app.now();
+        let report = if let Some(sel) = impact.suites.iter().find(|s| s.name == suite.name) {
+            cx.reporter.started("verify", &suite.name, "running");
+            let r = crate::verify::run_suite(suite, &ctx, &sel.reasons.join("; ")).await;
+            cx.reporter.finished(
+                "verify",
+                &suite.name,
+                r.result != "failed",
+                &r.result,
+                Duration::from_millis(r.duration_ms),
+            );
+            r
+        } else {
+            let reason = impact
+                .skipped_suites
+                .iter()
+                .find(|s| s.name == suite.name)
+                .map(|s| s.reason.clone())
+                .unwrap_or_else(|| "not selected".into());
+            crate::verify::SuiteReport {
+                name: suite.name.clone(),
+                tier: suite.tier.as_str().into(),
+                result: "skipped".into(),
+                reason,
+                duration_ms: 0,
+                log: None,
+            }
+        };
+        cx.stage(
+            &format!("verify:{}", suite.name),
+            None,
+            started,
+            &report.result,
+            Some(report.reason.clone()),
+        )
+        .await?;
+        reports.push(report);
+    }
+    let failure = crate::verify::blocking_failure(&reports, &suites);
+    cx.suites = reports;
+    Ok(failure)
 }
 
 /// Reports in deploy order (the order people think of the environment in).
@@ -1678,6 +1789,7 @@ pub async fn stop(app: &App, env_name: &str, wait: bool, reporter: &dyn Reporter
                 user_ms: ms(user),
                 ..Timings::default()
             },
+            suites: Vec::new(),
         })
     }
     .await;

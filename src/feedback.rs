@@ -225,6 +225,13 @@ fn sticky_included(
                 let first = e.lines().next().unwrap_or("");
                 let _ = writeln!(s, "- failure: {}", first.chars().take(300).collect::<String>());
             }
+            if !r.suites.is_empty() {
+                let _ = writeln!(s, "\n| suite | tier | result | why |\n|---|---|---|---|");
+                for x in &r.suites {
+                    let why = x.reason.lines().next().unwrap_or("").replace('|', "\\|");
+                    let _ = writeln!(s, "| {} | {} | {} | {why} |", x.name, x.tier, x.result);
+                }
+            }
             let _ = writeln!(s, "\n| component | version | from |\n|---|---|---|");
             for c in &r.components {
                 let version = c

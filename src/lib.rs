@@ -25,3 +25,4 @@ pub mod retention;
 pub mod sample;
 pub mod server;
 pub mod status;
+pub mod verify;

@@ -261,6 +261,7 @@ async fn deploy(app: &App, reporter: &Human, args: &[&str]) -> anyhow::Result<en
             release_after: true,
             cancel: None,
             merged: Default::default(),
+            full: false,
         },
         reporter,
     )

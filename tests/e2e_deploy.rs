@@ -409,3 +409,105 @@ fn gc_removes_old_cycles_and_builds_but_never_what_runs() {
     assert_eq!(sb.builds("ogr").get(&main), Some(&2));
     sb.assert_serving("staging");
 }
+
+#[test]
+fn suites_run_by_impact_and_a_blocking_failure_fails_the_cycle() {
+    let suites = r#"
+[[suite]]
+name = "smoke"
+run = 'test -n "$GREENROOM_URL_OGR" && test -f "$GREENROOM_MANIFEST" && echo "smoke on $GREENROOM_ENV cycle $GREENROOM_CYCLE"'
+
+[[suite]]
+name = "docs"
+tier = "non-blocking"
+paths = ["docs/**"]
+run = "true"
+
+[[suite]]
+name = "nightly"
+tier = "gate"
+cycles = ["full"]
+run = "true"
+
+[[suite]]
+name = "breaker"
+cycles = ["partial"]
+paths = ["FAIL_ME"]
+run = "echo 'the API answered 500 for a stale runner'; exit 3"
+"#;
+    let sb = Sandbox::with(
+        45,
+        common::Options {
+            extra: suites.into(),
+            ..Default::default()
+        },
+    );
+    let by_name = |r: &serde_json::Value, name: &str| -> serde_json::Value {
+        r["suites"]
+            .as_array()
+            .expect("suites")
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no suite {name}: {r:#}"))
+    };
+    // A partial cycle: suites without paths run; path-selected and full-only ones are skipped, with reasons.
+    let r = sb.json(&["deploy", "--env", "solo", "--release"]);
+    assert_eq!(r["result"], "succeeded", "{r:#}");
+    assert_eq!(by_name(&r, "smoke")["result"], "passed");
+    let docs = by_name(&r, "docs");
+    assert_eq!(docs["result"], "skipped");
+    assert!(!docs["reason"].as_str().expect("reason").is_empty());
+    let nightly = by_name(&r, "nightly");
+    assert_eq!(nightly["result"], "skipped");
+    assert!(
+        nightly["reason"].as_str().expect("reason").contains("full"),
+        "{nightly}"
+    );
+    assert_eq!(by_name(&r, "breaker")["result"], "skipped");
+    let log = std::fs::read_to_string(by_name(&r, "smoke")["log"].as_str().expect("log")).expect("smoke log");
+    assert!(log.contains("smoke on solo cycle"), "{log}");
+
+    // A change to FAIL_ME selects the breaker, whose failure fails the cycle.
+    let ogr = sb.repo("ogr");
+    common::git(&ogr, &["checkout", "-q", "-b", "failme"]);
+    std::fs::write(ogr.join("FAIL_ME"), "x\n").expect("write");
+    common::git(&ogr, &["add", "FAIL_ME"]);
+    common::git(&ogr, &["commit", "-q", "-m", "touch FAIL_ME"]);
+    common::git(&ogr, &["checkout", "-q", "main"]);
+    let out = sb
+        .run(&["--json", "deploy", "--env", "solo", "--release", "ogr=branch:failme"])
+        .expect(1);
+    let r = out.json();
+    assert_eq!(r["result"], "failed", "{r:#}");
+    let breaker = by_name(&r, "breaker");
+    assert_eq!(breaker["result"], "failed");
+    assert!(
+        breaker["reason"].as_str().expect("reason").contains("FAIL_ME"),
+        "{breaker}"
+    );
+    let err = r["error"].as_str().expect("error");
+    assert!(
+        err.contains("blocking suite `breaker` failed") && err.contains("answered 500"),
+        "{err}"
+    );
+    assert_eq!(by_name(&r, "docs")["result"], "skipped");
+
+    // A full cycle runs every suite of the full cycles, whatever changed.
+    let r = sb.json(&["deploy", "--env", "solo", "--release", "--full"]);
+    assert_eq!(r["result"], "succeeded", "{r:#}");
+    for name in ["smoke", "docs", "nightly"] {
+        let s = by_name(&r, name);
+        assert_eq!(s["result"], "passed", "{s}");
+    }
+    assert!(
+        by_name(&r, "docs")["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("full cycle")
+    );
+    assert_eq!(by_name(&r, "breaker")["result"], "skipped", "partial-only");
+    // Each suite is a recorded stage of the cycle.
+    let human = sb.ok(&["history", "--env", "solo"]).stdout;
+    assert!(human.contains("failed"), "{human}");
+}

@@ -848,6 +848,7 @@ async fn deploy(
         release_after: true,
         cancel: None,
         merged: Default::default(),
+        full: false,
     };
     let app = as_user(&s.app, who);
     // Run detached: a client that hangs up must not cancel a cycle halfway

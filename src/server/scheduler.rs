@@ -96,6 +96,7 @@ async fn scheduled_request(
     env: &Environment,
     text: &str,
     dry_run: bool,
+    full: bool,
 ) -> anyhow::Result<(DeployRequest, Option<crate::pending::Staged>)> {
     let mut req = DeployRequest {
         env: env.name.clone(),
@@ -110,6 +111,7 @@ async fn scheduled_request(
         release_after: true,
         cancel: None,
         merged: Default::default(),
+        full,
     };
     if env.follows != greenroom_core::config::Follows::Pending {
         return Ok((req, None));
@@ -560,7 +562,7 @@ impl Scheduler {
         let kind_text = if kind == CycleKind::Full { "full" } else { "partial" };
         tokio::spawn(async move {
             let result = loop {
-                let (req, staged) = match scheduled_request(&app, &env, &text, false).await {
+                let (req, staged) = match scheduled_request(&app, &env, &text, false, kind == CycleKind::Full).await {
                     Ok(r) => r,
                     Err(e) => {
                         tracing::warn!(environment = %name, "cannot stage the pending set: {e:#}");
@@ -614,7 +616,7 @@ impl Scheduler {
     fn poll(&self, env: &Environment) {
         let (app, tx, name, env) = (self.app.clone(), self.tx.clone(), env.name.clone(), env.clone());
         tokio::spawn(async move {
-            let req = match scheduled_request(&app, &env, "poll", true).await {
+            let req = match scheduled_request(&app, &env, "poll", true, false).await {
                 Ok((req, _)) => req,
                 Err(e) => {
                     tracing::warn!(environment = %name, "cannot stage the pending set: {e:#}");

@@ -63,6 +63,60 @@ pub struct Config {
     pub pending: PendingConfig,
     /// `[github]` and `[gitlab]` API access (tokens, API URLs).
     pub forges: ForgeApis,
+    /// Test suites (`[[suite]]`), in file order.
+    pub suites: Vec<Suite>,
+}
+
+/// What a suite's failure means (seed 000/004's tiers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tier {
+    /// Fails the cycle (and starts the search for the faulty PR).
+    Blocking,
+    /// Reported to PRs as a required status; does not fail the deploy.
+    Gate,
+    /// Reported only.
+    NonBlocking,
+    /// Runs, never fails anything, listed separately.
+    Quarantine,
+}
+
+impl Tier {
+    /// As written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Blocking => "blocking",
+            Tier::Gate => "gate",
+            Tier::NonBlocking => "non-blocking",
+            Tier::Quarantine => "quarantine",
+        }
+    }
+}
+
+/// Default time a suite may take.
+pub const DEFAULT_SUITE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// `[[suite]]`: tests run after a deploy, against the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suite {
+    /// Unique name (`smoke`, `api`); its status context is `greenroom/<name>`.
+    pub name: String,
+    /// What its failure means.
+    pub tier: Tier,
+    /// Which cycles run it (`partial`, `full`; both by default).
+    pub cycles: Vec<crate::policy::CycleKind>,
+    /// Shell command; gets the environment's URLs and the manifest in its variables.
+    pub run: String,
+    /// Files whose change makes it relevant in a partial cycle (empty: always).
+    pub paths: Vec<String>,
+    /// Components it exercises: their redeploy selects it in a partial cycle.
+    pub components: Vec<String>,
+    /// Environments it runs on (empty: all).
+    pub environments: Vec<String>,
+    /// Limit.
+    pub timeout: Duration,
+    /// Extra attempts after a failure (a pass on retry is reported as flaky).
+    pub retries: u32,
 }
 
 /// `[pending]`: the pending PR set of environments that `follow = "pending"`.
@@ -653,6 +707,25 @@ struct RawConfig {
     client: Option<RawClient>,
     retention: Option<RawRetention>,
     pending: Option<RawPending>,
+    #[serde(default)]
+    suite: Vec<Spanned<RawSuite>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSuite {
+    name: Spanned<String>,
+    tier: Option<Spanned<String>>,
+    cycles: Option<Spanned<Vec<Spanned<String>>>>,
+    run: Option<Spanned<String>>,
+    #[serde(default)]
+    paths: Vec<Spanned<String>>,
+    #[serde(default)]
+    components: Vec<Spanned<String>>,
+    #[serde(default)]
+    environments: Vec<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    retries: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -1061,6 +1134,7 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
         ),
     };
     let users = validate_users(&mut cx, &raw.user, &environments);
+    let suites = validate_suites(&mut cx, &raw.suite, &names, &environments);
     // `file:` secrets are relative to the config file, like every other path in it.
     let anchor = |r: &mut SecretRef| {
         if let SecretRef::File(p) = r
@@ -1119,6 +1193,7 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
             retention,
             pending,
             forges,
+            suites,
         })
     } else {
         Err(ConfigErrors(cx.errors))
@@ -1583,6 +1658,134 @@ fn validate_server(cx: &mut Ctx<'_>, raw: Option<&RawServer>) -> ServerConfig {
             );
             None
         };
+    }
+    out
+}
+
+fn validate_suites(
+    cx: &mut Ctx<'_>,
+    raw: &[Spanned<RawSuite>],
+    components: &[String],
+    environments: &[Environment],
+) -> Vec<Suite> {
+    use crate::policy::CycleKind;
+    let mut out: Vec<Suite> = Vec::new();
+    for rs in raw {
+        let rs = rs.get_ref();
+        let name = rs.name.get_ref().clone();
+        let key = |k: &str| format!("suite[{name}].{k}");
+        if !valid_name(&name) {
+            cx.err(
+                rs.name.span(),
+                "suite.name",
+                format!("`{name}` is not a valid name: use lowercase letters, digits, `-` and `_`"),
+            );
+        } else if out.iter().any(|s| s.name == name) {
+            cx.err(rs.name.span(), "suite.name", format!("suite `{name}` is defined twice"));
+        }
+        let tier = match rs.tier.as_ref().map(|t| t.get_ref().as_str()) {
+            None | Some("blocking") => Tier::Blocking,
+            Some("gate") => Tier::Gate,
+            Some("non-blocking") => Tier::NonBlocking,
+            Some("quarantine") => Tier::Quarantine,
+            Some(other) => {
+                if let Some(t) = &rs.tier {
+                    cx.err(
+                        t.span(),
+                        key("tier"),
+                        format!("unknown tier `{other}` (expected `blocking`, `gate`, `non-blocking` or `quarantine`)"),
+                    );
+                }
+                Tier::Blocking
+            }
+        };
+        let mut cycles = Vec::new();
+        match &rs.cycles {
+            None => cycles = vec![CycleKind::Partial, CycleKind::Full],
+            Some(list) => {
+                for c in list.get_ref() {
+                    match c.get_ref().as_str() {
+                        "partial" => cycles.push(CycleKind::Partial),
+                        "full" => cycles.push(CycleKind::Full),
+                        other => cx.err(
+                            c.span(),
+                            key("cycles"),
+                            format!("unknown cycle kind `{other}` (expected `partial` or `full`)"),
+                        ),
+                    }
+                }
+            }
+        }
+        let run = match &rs.run {
+            Some(r) if !r.get_ref().trim().is_empty() => r.get_ref().clone(),
+            Some(r) => {
+                cx.err(r.span(), key("run"), "must not be empty");
+                String::new()
+            }
+            None => {
+                cx.err(
+                    rs.name.span(),
+                    key("run"),
+                    "a suite needs `run` (the command that runs it)",
+                );
+                String::new()
+            }
+        };
+        let mut paths = Vec::new();
+        for p in &rs.paths {
+            if let Err(e) = globset::Glob::new(p.get_ref()) {
+                cx.err(
+                    p.span(),
+                    key("paths"),
+                    format!("`{}` is not a valid glob: {e}", p.get_ref()),
+                );
+            }
+            paths.push(p.get_ref().clone());
+        }
+        for c in &rs.components {
+            if !components.contains(c.get_ref()) {
+                cx.err(
+                    c.span(),
+                    key("components"),
+                    format!(
+                        "unknown component `{}` (components: {})",
+                        c.get_ref(),
+                        components.join(", ")
+                    ),
+                );
+            }
+        }
+        for e in &rs.environments {
+            if !environments.iter().any(|x| &x.name == e.get_ref()) {
+                cx.err(
+                    e.span(),
+                    key("environments"),
+                    format!("unknown environment `{}`", e.get_ref()),
+                );
+            }
+        }
+        let retries = match &rs.retries {
+            None => 0,
+            Some(r) => match u32::try_from(*r.get_ref()) {
+                Ok(n) if n <= 5 => n,
+                _ => {
+                    cx.err(r.span(), key("retries"), "must be between 0 and 5");
+                    0
+                }
+            },
+        };
+        let timeout = cx.duration(&rs.timeout, key("timeout"), DEFAULT_SUITE_TIMEOUT);
+        out.push(Suite {
+            name: name.clone(),
+            tier,
+            cycles,
+            run,
+            paths,
+            components: rs.components.iter().map(|c| c.get_ref().clone()).collect(),
+            environments: rs.environments.iter().map(|e| e.get_ref().clone()).collect(),
+            timeout,
+            retries,
+        });
     }
     out
 }

@@ -542,3 +542,67 @@ name = "s"
     assert!(!e.contains("ghp_literal_token_value"), "a token was echoed:\n{e}");
     insta::assert_snapshot!(e);
 }
+
+#[test]
+fn suites_load_with_defaults_and_their_problems_are_located() {
+    let c = ok(r#"
+[[component]]
+name = "a"
+repo = "r"
+run = "x"
+
+[[environment]]
+name = "s"
+
+[[suite]]
+name = "smoke"
+run = "./smoke.sh"
+
+[[suite]]
+name = "api-matrix"
+tier = "gate"
+cycles = ["full"]
+paths = ["api/**"]
+components = ["a"]
+environments = ["s"]
+timeout = "10m"
+retries = 2
+run = "./api.sh"
+"#);
+    assert_eq!(c.suites.len(), 2);
+    let smoke = &c.suites[0];
+    assert_eq!(smoke.tier, Tier::Blocking);
+    assert_eq!(
+        smoke.cycles,
+        vec![crate::policy::CycleKind::Partial, crate::policy::CycleKind::Full]
+    );
+    assert_eq!((smoke.timeout, smoke.retries), (DEFAULT_SUITE_TIMEOUT, 0));
+    let api = &c.suites[1];
+    assert_eq!((api.tier, api.retries), (Tier::Gate, 2));
+    assert_eq!(api.cycles, vec![crate::policy::CycleKind::Full]);
+    assert_eq!(api.components, vec!["a"]);
+    insta::assert_snapshot!(errors(
+        r#"
+[[component]]
+name = "a"
+repo = "r"
+run = "x"
+
+[[environment]]
+name = "s"
+
+[[suite]]
+name = "smoke"
+tier = "must-pass"
+cycles = ["nightly"]
+components = ["b"]
+environments = ["prod"]
+retries = 9
+paths = ["[unclosed"]
+
+[[suite]]
+name = "smoke"
+run = ""
+"#
+    ));
+}

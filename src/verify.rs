@@ -1,0 +1,282 @@
+//! The verify stage: `[[suite]]`s run after a successful deploy, chosen by
+//! impact analysis (issue #4 point 3; the suites' tiers are seed 000/004's).
+//!
+//! Which suites run: a full cycle runs every suite of the full cycles; a
+//! partial cycle runs the suites whose `paths` match a changed file, that
+//! have no `paths`, or that exercise a redeployed component
+//! (`core::impact`). Changed files come from the mirrors: what each
+//! component ran before versus what it runs now (`git diff`), and a
+//! component that did not run before counts as changed. Every skipped suite
+//! is recorded with its reason.
+//!
+//! A suite is a shell command run in the cycle's directory with the
+//! environment's variables (secrets redacted from its log), the manifest
+//! (`GREENROOM_MANIFEST`, `GREENROOM_MANIFEST_ID`), the cycle
+//! (`GREENROOM_CYCLE`, `GREENROOM_CYCLE_KIND`) and every component's URL
+//! (`GREENROOM_URL_<COMPONENT>`). It fails on a non-zero exit or its
+//! timeout; `retries` runs it again, and a pass after a failure is reported
+//! as flaky. A failed `blocking` suite fails the cycle; other tiers are
+//! reported only.
+
+use crate::app::App;
+use greenroom_core::config::{Environment, Suite, Tier};
+use greenroom_core::impact::{self, ChangedFile, Changes, ComponentSpec, SuiteSpec};
+use greenroom_core::policy::CycleKind;
+use greenroom_driver::{CommandSpec, run_command};
+use greenroom_store::Deployed;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// How one suite went.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SuiteReport {
+    /// Name.
+    pub name: String,
+    /// `blocking`, `gate`, `non-blocking`, `quarantine`.
+    pub tier: String,
+    /// `passed`, `failed`, `flaky` (passed after failing), `skipped`.
+    pub result: String,
+    /// Why it ran or was skipped; for a failure, the end of its log.
+    pub reason: String,
+    /// Wall time, all attempts.
+    pub duration_ms: u64,
+    /// Its log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+}
+
+/// What the environment's suites make of a cycle.
+#[derive(Debug, Clone, Default)]
+pub struct Verdict {
+    /// Every suite of the environment, run or skipped, in config order.
+    pub suites: Vec<SuiteReport>,
+    /// The blocking failures, if any (they fail the cycle).
+    pub blocking_failure: Option<String>,
+}
+
+/// The suites configured for an environment.
+pub fn suites_of<'a>(app: &'a App, env: &Environment) -> Vec<&'a Suite> {
+    app.config
+        .suites
+        .iter()
+        .filter(|s| s.environments.is_empty() || s.environments.contains(&env.name))
+        .collect()
+}
+
+/// Files changed per repository between what ran and what runs now, and the
+/// components that changed otherwise (first deploy, image, commands).
+pub async fn changes(
+    app: &App,
+    env: &Environment,
+    before: &[Deployed],
+    now: &BTreeMap<String, greenroom_core::manifest::ManifestComponent>,
+) -> Changes {
+    let mut out = Changes::default();
+    let mirrors = greenroom_git::Mirrors::new(app.paths.mirrors());
+    for name in &env.components {
+        let Some(entry) = now.get(name) else { continue };
+        if entry.carried {
+            continue;
+        }
+        let prev = before.iter().find(|d| &d.component == name && d.state != "stopped");
+        let Some(c) = app.config.component(name) else { continue };
+        match (prev.and_then(|p| p.entry.commit.clone()), &entry.commit, &c.repo) {
+            (Some(from), Some(to), Some(repo)) if &from != to => {
+                let files = match mirrors.open(&crate::resolve::mirror_name(repo), repo).await {
+                    Ok(m) => m.changed_files(&from, to).await.ok(),
+                    Err(_) => None,
+                };
+                match files {
+                    Some(files) => {
+                        let by = entry.merged.iter().map(String::as_str).collect::<Vec<_>>();
+                        let list = out.files.entry(repo.clone()).or_default();
+                        for f in files {
+                            if !list.iter().any(|x: &ChangedFile| x.path == f) {
+                                list.push(ChangedFile::new(f, &by));
+                            }
+                        }
+                    }
+                    // Unknown what changed: fail safe, the component counts as changed.
+                    None => {
+                        out.versions
+                            .insert(name.clone(), format!("{} -> {}", short(&from), short(to)));
+                    }
+                }
+            }
+            (Some(_), Some(_), _) if prev.is_some_and(|p| p.entry.same_content(entry)) => {}
+            (None, _, _) | (_, None, _) => {
+                out.versions.insert(
+                    name.clone(),
+                    match prev {
+                        None => format!("first deploy of {}", entry.short()),
+                        Some(p) => format!("{} -> {}", p.entry.short(), entry.short()),
+                    },
+                );
+            }
+            _ => {
+                // Same commit, other commands or variables.
+                out.versions.insert(name.clone(), "same code, other settings".into());
+            }
+        }
+    }
+    out
+}
+
+fn short(s: &str) -> String {
+    s.chars().take(12).collect()
+}
+
+/// Which suites a cycle of `kind` runs (and why), and which it skips (and why).
+pub fn select(app: &App, env: &Environment, changes: &Changes, kind: CycleKind) -> anyhow::Result<impact::Impact> {
+    let components: Vec<ComponentSpec> = env
+        .components
+        .iter()
+        .filter_map(|n| app.config.component(n))
+        .map(|c| ComponentSpec {
+            name: c.name.clone(),
+            repo: c.repo.clone(),
+            paths: c.paths.clone(),
+        })
+        .collect();
+    let suites: Vec<SuiteSpec> = suites_of(app, env)
+        .into_iter()
+        .map(|s| SuiteSpec {
+            name: s.name.clone(),
+            tier: s.tier.as_str().to_string(),
+            cycles: s.cycles.clone(),
+            repo: None,
+            paths: s.paths.clone(),
+            components: s
+                .components
+                .iter()
+                .filter(|c| env.components.contains(c))
+                .cloned()
+                .collect(),
+        })
+        .collect();
+    Ok(impact::analyze(&components, &suites, changes, kind)?)
+}
+
+/// What a suite's command gets.
+pub struct SuiteContext<'a> {
+    /// The environment instance.
+    pub instance: &'a str,
+    /// The cycle.
+    pub cycle: i64,
+    /// Its kind.
+    pub kind: CycleKind,
+    /// The manifest id.
+    pub manifest_id: &'a str,
+    /// The manifest file handed to commands.
+    pub manifest_file: &'a Path,
+    /// Where suites run.
+    pub dir: PathBuf,
+    /// Where their logs go.
+    pub logs: PathBuf,
+    /// The environment's variables.
+    pub vars: &'a [(String, String)],
+    /// Values to redact.
+    pub secrets: &'a [String],
+    /// Component name -> URL.
+    pub urls: BTreeMap<String, String>,
+}
+
+fn url_var(component: &str) -> String {
+    let mut s = String::from("GREENROOM_URL_");
+    for c in component.chars() {
+        s.push(if c.is_ascii_alphanumeric() {
+            c.to_ascii_uppercase()
+        } else {
+            '_'
+        });
+    }
+    s
+}
+
+/// Runs one suite (with its retries).
+pub async fn run_suite(suite: &Suite, cx: &SuiteContext<'_>, reason: &str) -> SuiteReport {
+    let t = Instant::now();
+    let log = cx.logs.join(&suite.name).join(format!("cycle-{}.log", cx.cycle));
+    let mut env: Vec<(String, String)> = cx.vars.to_vec();
+    env.extend([
+        ("GREENROOM_ENV".to_string(), cx.instance.to_string()),
+        ("GREENROOM_CYCLE".to_string(), cx.cycle.to_string()),
+        ("GREENROOM_CYCLE_KIND".to_string(), cx.kind.to_string()),
+        ("GREENROOM_SUITE".to_string(), suite.name.clone()),
+        ("GREENROOM_MANIFEST".to_string(), cx.manifest_file.display().to_string()),
+        ("GREENROOM_MANIFEST_ID".to_string(), cx.manifest_id.to_string()),
+    ]);
+    for (c, u) in &cx.urls {
+        env.push((url_var(c), u.clone()));
+    }
+    let spec = CommandSpec {
+        command: suite.run.clone(),
+        cwd: cx.dir.clone(),
+        env,
+        secret_values: cx.secrets.to_vec(),
+        log_path: log.clone(),
+        timeout: suite.timeout,
+    };
+    let mut failures = 0u32;
+    let mut last_error = String::new();
+    for _attempt in 0..=suite.retries {
+        match run_command(&spec).await {
+            Ok(o) if o.success => {
+                let result = if failures == 0 { "passed" } else { "flaky" };
+                let reason = if failures == 0 {
+                    reason.to_string()
+                } else {
+                    format!("{reason}; passed after failing {failures} time(s): flaky")
+                };
+                return report(suite, result, reason, t, &log);
+            }
+            Ok(o) => {
+                failures += 1;
+                last_error = if o.timed_out {
+                    format!("timed out after {}", humantime::format_duration(suite.timeout))
+                } else {
+                    format!(
+                        "exited with status {}",
+                        o.code.map(|c| c.to_string()).unwrap_or_else(|| "?".into())
+                    )
+                };
+            }
+            Err(e) => {
+                failures += 1;
+                last_error = format!("could not run: {e}");
+            }
+        }
+    }
+    let tail = greenroom_driver::log_tail(&log, 5).unwrap_or_default();
+    // Why it failed first (people read the first line), then why it ran.
+    let detail = if tail.trim().is_empty() {
+        format!("{last_error} (it ran because {reason})")
+    } else {
+        format!("{last_error} (it ran because {reason}); last lines:\n{tail}")
+    };
+    report(suite, "failed", detail, t, &log)
+}
+
+fn report(suite: &Suite, result: &str, reason: String, t: Instant, log: &Path) -> SuiteReport {
+    SuiteReport {
+        name: suite.name.clone(),
+        tier: suite.tier.as_str().to_string(),
+        result: result.to_string(),
+        reason,
+        duration_ms: u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX),
+        log: Some(log.display().to_string()),
+    }
+}
+
+/// The message a blocking failure gives the cycle.
+pub fn blocking_failure(reports: &[SuiteReport], suites: &[&Suite]) -> Option<String> {
+    let failed: Vec<String> = reports
+        .iter()
+        .filter(|r| r.result == "failed")
+        .filter(|r| suites.iter().any(|s| s.name == r.name && s.tier == Tier::Blocking))
+        .map(|r| format!("blocking suite `{}` failed: {}", r.name, r.reason))
+        .collect();
+    (!failed.is_empty()).then(|| failed.join("\n"))
+}
