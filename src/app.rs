@@ -7,7 +7,7 @@
 
 use crate::identity;
 use anyhow::Context;
-use greenroom_core::config::Config;
+use greenroom_core::config::{Config, Database};
 use greenroom_core::lease::HolderProcess;
 use greenroom_core::time::Millis;
 use greenroom_store::Store;
@@ -41,7 +41,7 @@ pub struct Paths {
 }
 
 impl Paths {
-    /// The SQLite database.
+    /// The SQLite database, unless `[server] database` names another.
     pub fn database(&self) -> PathBuf {
         self.root.join("state.db")
     }
@@ -93,7 +93,22 @@ impl App {
         };
         std::fs::create_dir_all(&paths.root)
             .with_context(|| format!("cannot create the state directory {}", paths.root.display()))?;
-        let store = Store::open(&paths.database()).await?;
+        let store = match &config.server.database {
+            None => Store::open(&paths.database()).await?,
+            Some(Database::Sqlite(p)) => {
+                if let Some(dir) = p.parent() {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("cannot create the database's directory {}", dir.display()))?;
+                }
+                Store::open(p).await?
+            }
+            Some(Database::Url(u)) => Store::connect(u).await?,
+            Some(Database::Secret(r)) => {
+                let url =
+                    crate::resolve::read_secret(r).map_err(|e| crate::error::input(format!("server.database: {e}")))?;
+                Store::connect(&url).await?
+            }
+        };
         let exe = std::env::current_exe().context("cannot find greenroom's own executable")?;
         let app = App {
             config,

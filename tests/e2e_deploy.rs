@@ -511,3 +511,39 @@ run = "echo 'the API answered 500 for a stale runner'; exit 3"
     let human = sb.ok(&["history", "--env", "solo"]).stdout;
     assert!(human.contains("failed"), "{human}");
 }
+
+#[test]
+fn the_database_can_live_elsewhere_and_a_bad_one_is_named() {
+    let sb = Sandbox::with(
+        46,
+        common::Options {
+            extra: "\n[server]\ndatabase = \"sqlite:elsewhere/greenroom.db\"\n".into(),
+            ..Default::default()
+        },
+    );
+    let r = sb.json(&["deploy", "--env", "solo", "--release"]);
+    assert_eq!(r["result"], "succeeded", "{r:#}");
+    assert!(
+        sb.root.join("elsewhere/greenroom.db").exists(),
+        "the configured file holds the state"
+    );
+    assert!(!sb.state.join("state.db").exists(), "not the default one");
+    assert_eq!(sb.history().len(), 1);
+    sb.ok(&["stop", "--env", "solo"]);
+
+    // A PostgreSQL URL from the environment that nothing answers: a clear
+    // error naming the database, never its password.
+    let text = std::fs::read_to_string(&sb.config)
+        .expect("config")
+        .replace("sqlite:elsewhere/greenroom.db", "env:GREENROOM_E2E_DB");
+    sb.write_config(&text);
+    let mut sb = sb;
+    sb.env.push((
+        "GREENROOM_E2E_DB".into(),
+        "postgres://greenroom:s3cret-pw@127.0.0.1:1/greenroom?connect_timeout=2".into(),
+    ));
+    let out = sb.run(&["status"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("127.0.0.1"), "{}", out.stderr);
+    assert!(!out.stderr.contains("s3cret-pw"), "{}", out.stderr);
+}

@@ -562,6 +562,24 @@ impl Store {
         };
         sqlx::any::install_default_drivers();
         let options = AnyConnectOptions::from_str(&url).map_err(err)?;
+        if backend != Backend::Sqlite {
+            // One plain connection first: the pool retries a refused
+            // connection until its acquire timeout, a person wants the
+            // reason now.
+            use sqlx::Connection;
+            match tokio::time::timeout(
+                std::time::Duration::from_secs(30),
+                sqlx::AnyConnection::connect_with(&options),
+            )
+            .await
+            {
+                Ok(Ok(c)) => {
+                    let _ = c.close().await;
+                }
+                Ok(Err(e)) => return Err(err(e)),
+                Err(_) => return Err(err(sqlx::Error::PoolTimedOut)),
+            }
+        }
         let pool = if in_memory {
             AnyPoolOptions::new()
                 .max_connections(1)
