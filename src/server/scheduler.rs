@@ -662,13 +662,26 @@ impl Scheduler {
                 }
             };
             let full = page.len() as i64 == PAGE;
+            let mut done = Vec::new();
+            let mut past = false;
             for d in page {
                 if d.id > upto {
-                    return;
+                    past = true;
+                    break;
                 }
                 let id = d.id;
-                self.delivery(d).await;
+                let (outcome, detail) = self.delivery(d).await;
+                done.push((id, outcome, detail));
                 self.processed_up_to = id;
+            }
+            // What each delivery led to, recorded for the page at once (a
+            // crash before this re-processes the page: triggers are
+            // recognised by id, at least once is the promise).
+            if let Err(e) = self.app.store.finish_deliveries(&done, self.app.now()).await {
+                tracing::error!("cannot record what was done with {} deliveries: {e}", done.len());
+            }
+            if past {
+                return;
             }
             if !full {
                 // Everything stored up to `upto` is processed (rows that were
@@ -683,8 +696,15 @@ impl Scheduler {
 
     /// What a delivery means: triggers for the environments that follow what
     /// it changed, or just a record.
-    async fn delivery(&mut self, d: DeliveryRecord) {
-        if let Some(c) = self.command(&d) {
+    async fn delivery(&mut self, d: DeliveryRecord) -> (&'static str, String) {
+        // Parsed once: deliveries are large and arrive by the thousand.
+        let forge = match d.source.as_str() {
+            "github" => Forge::Github,
+            "gitlab" => Forge::Gitlab,
+            _ => Forge::Package,
+        };
+        let parsed = greenroom_webhook::parse(forge, &stored_headers(forge, &d), d.body.as_bytes());
+        if let Some(c) = parsed.as_ref().ok().and_then(|p| self.command(&d, p)) {
             // Commands talk to the forge: they run beside the scheduler and
             // send their policy events back through the work queue.
             let detail = format!(
@@ -692,17 +712,12 @@ impl Scheduler {
                 c.comment_id, c.author, c.repo, c.number
             );
             tokio::spawn(super::commands::handle(self.app.clone(), self.tx.clone(), c));
-            if let Err(e) = self
-                .app
-                .store
-                .finish_delivery(d.id, "command", Some(&detail), self.app.now())
-                .await
-            {
-                tracing::error!("cannot record what was done with delivery {}: {e}", d.id);
-            }
-            return;
+            return ("command", detail);
         }
-        let (outcome, detail, envs) = self.meaning(&d);
+        let (outcome, detail, envs) = match &parsed {
+            Ok(p) => self.meaning(forge, p),
+            Err(e) => ("failed", format!("cannot parse the stored delivery: {e}"), vec![]),
+        };
         let trigger_id = u64::try_from(d.id).unwrap_or(0);
         for env in &envs {
             self.step(
@@ -720,28 +735,18 @@ impl Scheduler {
         } else {
             format!("{detail}: trigger {trigger_id} for {}", envs.join(", "))
         };
-        if let Err(e) = self
-            .app
-            .store
-            .finish_delivery(d.id, outcome, Some(&detail), self.app.now())
-            .await
-        {
-            tracing::error!("cannot record what was done with delivery {}: {e}", d.id);
-        }
+        (outcome, detail)
     }
 
     /// A comment on a pull request that may hold commands, or the deploy
     /// label added to one (it acts like `@bot deploy` by the label's adder).
-    fn command(&self, d: &DeliveryRecord) -> Option<super::commands::Comment> {
-        let forge = match d.source.as_str() {
-            "github" => Forge::Github,
-            "gitlab" => Forge::Gitlab,
-            _ => return None,
-        };
-        let parsed = greenroom_webhook::parse(forge, &stored_headers(forge, d), d.body.as_bytes()).ok()?;
+    fn command(&self, d: &DeliveryRecord, parsed: &greenroom_webhook::Delivery) -> Option<super::commands::Comment> {
+        if !matches!(d.source.as_str(), "github" | "gitlab") {
+            return None;
+        }
         let repo = parsed.repo.clone()?;
         let delivery = u64::try_from(d.id).ok()?;
-        match parsed.kind {
+        match parsed.kind.clone() {
             EventKind::Comment {
                 number: Some(number),
                 is_pull_request: true,
@@ -786,17 +791,7 @@ impl Scheduler {
         }
     }
 
-    fn meaning(&self, d: &DeliveryRecord) -> (&'static str, String, Vec<String>) {
-        let forge = match d.source.as_str() {
-            "github" => Forge::Github,
-            "gitlab" => Forge::Gitlab,
-            _ => Forge::Package,
-        };
-        let headers = stored_headers(forge, d);
-        let parsed = match greenroom_webhook::parse(forge, &headers, d.body.as_bytes()) {
-            Ok(p) => p,
-            Err(e) => return ("failed", format!("cannot parse the stored delivery: {e}"), vec![]),
-        };
+    fn meaning(&self, forge: Forge, parsed: &greenroom_webhook::Delivery) -> (&'static str, String, Vec<String>) {
         let repo = parsed.repo.clone().unwrap_or_default();
         let owns = |c: &Component| match forge {
             Forge::Github => c.github.as_deref() == Some(repo.as_str()),

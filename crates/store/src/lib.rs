@@ -1543,6 +1543,28 @@ impl Store {
         Ok(())
     }
 
+    /// Records what was made of several deliveries in one transaction (the
+    /// scheduler's page of work: one write lock instead of one per delivery,
+    /// so webhook intake is not kept waiting behind it).
+    pub async fn finish_deliveries(&self, done: &[(i64, &str, String)], now: Millis) -> Result<()> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(q("finish deliveries"))?;
+        for (id, outcome, detail) in done {
+            sqlx::query("UPDATE deliveries SET outcome = $1, detail = $2, processed_at = $3 WHERE id = $4")
+                .bind(*outcome)
+                .bind(detail.as_str())
+                .bind(now)
+                .bind(*id)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("finish delivery"))?;
+        }
+        tx.commit().await.map_err(q("finish deliveries"))?;
+        Ok(())
+    }
+
     fn delivery_from_row(r: &AnyRow) -> Result<DeliveryRecord> {
         let g = || q("read delivery");
         Ok(DeliveryRecord {
