@@ -643,6 +643,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 cancel: None,
                 merged: Default::default(),
                 full: a.full,
+                suites_only: None,
             };
             let reporter: Box<dyn Reporter> = if cli.json {
                 Box::new(Silent)

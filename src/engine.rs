@@ -62,6 +62,9 @@ pub struct DeployRequest {
     pub merged: BTreeMap<String, Vec<String>>,
     /// A full cycle (every suite of the full cycles) rather than a partial one.
     pub full: bool,
+    /// Run just these suites, whatever impact analysis says (culprit search
+    /// runs re-run only the failing gate).
+    pub suites_only: Option<Vec<String>>,
 }
 
 /// Lease as reported.
@@ -469,6 +472,7 @@ struct Cycle<'a> {
     cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
     kind: greenroom_core::policy::CycleKind,
     suites: Vec<crate::verify::SuiteReport>,
+    suites_only: Option<Vec<String>>,
 }
 
 impl Cycle<'_> {
@@ -870,6 +874,7 @@ async fn run_deploy(
             greenroom_core::policy::CycleKind::Partial
         },
         suites: Vec::new(),
+        suites_only: req.suites_only.clone(),
     };
     let outcome = cycle_stages(&mut cx, resolution, &running).await;
     let (result, error, components, build_ms, deploy_ms) = match outcome {
@@ -1103,7 +1108,10 @@ async fn verify_stage(
     endpoints: &BTreeMap<String, (u16, Option<String>)>,
 ) -> anyhow::Result<Option<String>> {
     let app = cx.app;
-    let suites = crate::verify::suites_of(app, cx.env);
+    let mut suites = crate::verify::suites_of(app, cx.env);
+    if let Some(only) = &cx.suites_only {
+        suites.retain(|s| only.contains(&s.name));
+    }
     if suites.is_empty() {
         return Ok(None);
     }
@@ -1128,9 +1136,18 @@ async fn verify_stage(
     let mut reports = Vec::new();
     for suite in &suites {
         let started = app.now();
-        let report = if let Some(sel) = impact.suites.iter().find(|s| s.name == suite.name) {
+        let asked = cx
+            .suites_only
+            .is_some()
+            .then(|| "asked for by the culprit search".to_string());
+        let selected = impact
+            .suites
+            .iter()
+            .find(|s| s.name == suite.name)
+            .map(|s| s.reasons.join("; "));
+        let report = if let Some(why) = asked.or(selected) {
             cx.reporter.started("verify", &suite.name, "running");
-            let r = crate::verify::run_suite(suite, &ctx, &sel.reasons.join("; ")).await;
+            let r = crate::verify::run_suite(suite, &ctx, &why).await;
             cx.reporter.finished(
                 "verify",
                 &suite.name,

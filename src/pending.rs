@@ -344,6 +344,47 @@ fn change_want(r: &Repo, number: u64) -> Want {
     }
 }
 
+/// The overrides (and PRs per component) of the base plus only `units` of a
+/// staged set: what a culprit search run deploys. The heads are those the
+/// failing cycle staged, so every run tests the same code.
+pub async fn stage_units(
+    app: &App,
+    staged: &Staged,
+    units: &[String],
+) -> anyhow::Result<(Vec<String>, BTreeMap<String, Vec<String>>)> {
+    let mirrors = Mirrors::new(app.paths.mirrors());
+    let opts = greenroom_git::StagingOptions::with_cache(app.paths.root.join("staging-cache"));
+    let mut overrides = Vec::new();
+    let mut merged = BTreeMap::new();
+    for r in &staged.repos {
+        let heads: Vec<greenroom_git::PrHead> = staged
+            .set
+            .included
+            .iter()
+            .filter(|e| e.pr.repo.eq_ignore_ascii_case(&r.repo.id) && units.contains(&e.unit))
+            .map(|e| greenroom_git::PrHead {
+                id: e.pr.to_string(),
+                number: e.pr.number,
+                head: e.head_sha.clone(),
+                title: String::new(),
+            })
+            .collect();
+        let mirror = mirrors
+            .open(&mirror_name(&r.repo.url), &r.repo.url)
+            .await
+            .with_context(|| format!("cannot open the mirror of {}", r.repo.url))?;
+        let build = greenroom_git::build_staging(&mirror, &r.base, &heads, &opts)
+            .await
+            .with_context(|| format!("cannot stage {} for a search run", r.repo.id))?;
+        for c in &r.repo.components {
+            // Always the base commit at least: a search run must not follow a moved branch.
+            overrides.push(format!("{c}=sha:{}", build.commit));
+            merged.insert(c.clone(), build.merged.clone());
+        }
+    }
+    Ok((overrides, merged))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

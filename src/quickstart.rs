@@ -262,6 +262,7 @@ async fn deploy(app: &App, reporter: &Human, args: &[&str]) -> anyhow::Result<en
             cancel: None,
             merged: Default::default(),
             full: false,
+            suites_only: None,
         },
         reporter,
     )

@@ -70,6 +70,18 @@ fn respond(path: &str, dir: &std::path::Path) -> (&'static str, String) {
             });
             ("200 OK", body.to_string())
         }
+        // An API that a change can break without breaking /healthz: a code
+        // failure for the suites to find (an `API_BUG` file plants it).
+        "/api/check" => {
+            if dir.join("API_BUG").exists() {
+                (
+                    "500 Internal Server Error",
+                    "{\"error\":\"ForeignKeyViolation: runner not found\"}".to_string(),
+                )
+            } else {
+                ("200 OK", "{\"ok\":true}".to_string())
+            }
+        }
         _ => ("404 Not Found", "{\"error\":\"not found\"}".to_string()),
     }
 }

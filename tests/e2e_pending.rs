@@ -182,3 +182,137 @@ fn pending_changes_are_staged_deployed_and_told() {
     assert_eq!(ogr_plan["action"], "keep", "{again:#}");
     sb.ok(&["stop", "--env", "staging"]);
 }
+
+#[test]
+fn the_faulty_change_is_found_excluded_and_the_rest_redeployed() {
+    let index = 47;
+    let port = 21000 + 100 * index + 90;
+    let extra = format!(
+        "\n[server]\nlisten = \"127.0.0.1:{port}\"\n\n[policy]\nsettle = \"0s\"\ncooldown = \"0s\"\n\n\
+         [pending]\ntrusted = [\"alice\", \"bob\"]\nsearch_pool = \"dev\"\n\n\
+         [[suite]]\nname = \"api\"\nrun = 'curl -fsS \"${{GREENROOM_URL_OGR%/}}/api/check\"'\n"
+    );
+    let sb = Sandbox::with(
+        index,
+        Options {
+            extra,
+            ..Options::default()
+        },
+    );
+    let text = std::fs::read_to_string(&sb.config)
+        .expect("config")
+        .replace("channels = {", "forge = \"git\"\nchannels = {")
+        .replacen(
+            "name = \"staging\"\n",
+            "name = \"staging\"\nfollows = \"pending\"\ncomponents = [\"ogr\"]\n",
+            1,
+        )
+        .replacen("name = \"solo\"\n", "name = \"solo\"\nfollows = \"manual\"\n", 1);
+    sb.write_config(&text);
+    let ogr = sb.repo("ogr");
+    change(&ogr, 1, "alice", "2026-11-20T10:00:00", "FEATURE_A", "a\n");
+    let bad = change(&ogr, 2, "bob", "2026-11-20T11:00:00", "API_BUG", "breaks /api/check\n");
+    change(&ogr, 3, "alice", "2026-11-20T12:00:00", "FEATURE_C", "c\n");
+    change(&ogr, 4, "alice", "2026-11-20T13:00:00", "FEATURE_D", "d\n");
+
+    let server = sb.spawn(&["serve"]);
+    wait_until("the server to answer /healthz", || {
+        http_get(&format!("http://127.0.0.1:{port}/healthz")).filter(|(c, _)| *c == 200)
+    });
+    let scheduled = |sb: &Sandbox| -> Vec<serde_json::Value> {
+        sb.history()
+            .into_iter()
+            .filter(|c| {
+                c["environment"] == "staging" && c["request"].as_str().is_some_and(|r| r.starts_with("scheduled"))
+            })
+            .collect()
+    };
+    // The first cycle stages all four and fails the api suite.
+    let first = wait_until("the first cycle to fail", || {
+        scheduled(&sb).into_iter().find(|c| c["result"] == "failed")
+    });
+    assert!(
+        first["error"]
+            .as_str()
+            .expect("error")
+            .contains("blocking suite `api` failed"),
+        "{first}"
+    );
+    // The search runs on the dev slots, then the rest is redeployed without #2.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let fixed = loop {
+        if let Some(c) = scheduled(&sb)
+            .into_iter()
+            .find(|c| c["result"] == "succeeded" && c["id"].as_i64() > first["id"].as_i64())
+        {
+            break c;
+        }
+        if std::time::Instant::now() > deadline {
+            for c in sb.history() {
+                eprintln!(
+                    "{} {} {} {} {}",
+                    c["id"], c["environment"], c["result"], c["request"], c["error"]
+                );
+            }
+            for e in std::fs::read_dir(sb.root.join("out")).expect("out").flatten() {
+                let t = std::fs::read_to_string(e.path()).unwrap_or_default();
+                if t.contains("WARN") || t.contains("search") {
+                    eprintln!("== {}\n{t}", e.path().display());
+                }
+            }
+            panic!("timed out waiting for the redeploy without the culprit");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let request = fixed["request"].as_str().expect("request");
+    assert!(
+        request.contains("ogr#1") && request.contains("ogr#3") && request.contains("ogr#4"),
+        "{request}"
+    );
+    assert!(!request.contains("ogr#2"), "{request}");
+    let runs: Vec<serde_json::Value> = sb
+        .history()
+        .into_iter()
+        .filter(|c| c["request"].as_str().is_some_and(|r| r.starts_with("culprit search")))
+        .collect();
+    assert!(!runs.is_empty(), "search runs are recorded cycles");
+    assert!(
+        runs.iter()
+            .all(|c| c["environment"].as_str().is_some_and(|e| e.starts_with("dev-"))),
+        "{runs:?}"
+    );
+    assert!(runs.len() <= 8, "{} runs for 4 units", runs.len());
+    // bob is told why, on his change; the staged commit does not contain it.
+    let dir = forge_dir(&sb.state, "ogr");
+    let told = std::fs::read_to_string(dir.join("comments.jsonl")).expect("comments");
+    assert!(told.contains("excluded ogr#2") && told.contains("`api`"), "{told}");
+    let st = sb.assert_serving("staging");
+    let commit = Sandbox::component(&st, "ogr")["commit"]
+        .as_str()
+        .expect("commit")
+        .to_string();
+    let mirror = std::fs::read_dir(sb.state.join("mirrors"))
+        .expect("mirrors")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("ogr") && n.ends_with(".git"))
+        })
+        .expect("ogr's mirror");
+    let has_bad = std::process::Command::new("git")
+        .args(["merge-base", "--is-ancestor", &bad, &commit])
+        .current_dir(&mirror)
+        .status()
+        .expect("git")
+        .success();
+    assert!(!has_bad, "the culprit is not in what runs");
+    server.kill9();
+    sb.ok(&["stop", "--env", "staging"]);
+    for slot in ["dev-1", "dev-2"] {
+        sb.ok(&["release", "--env", slot, "--force"]);
+        sb.ok(&["stop", "--env", slot]);
+    }
+}

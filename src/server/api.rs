@@ -849,6 +849,7 @@ async fn deploy(
         cancel: None,
         merged: Default::default(),
         full: false,
+        suites_only: None,
     };
     let app = as_user(&s.app, who);
     // Run detached: a client that hangs up must not cancel a cycle halfway

@@ -14,6 +14,7 @@ pub mod commands;
 pub mod intake;
 pub mod metrics;
 pub mod scheduler;
+pub mod search;
 
 use crate::app::App;
 use anyhow::Context;

@@ -112,6 +112,7 @@ async fn scheduled_request(
         cancel: None,
         merged: Default::default(),
         full,
+        suites_only: None,
     };
     if env.follows != greenroom_core::config::Follows::Pending {
         return Ok((req, None));
@@ -587,6 +588,20 @@ impl Scheduler {
                         (Err(_), None) => Err("unknown error"),
                     };
                     crate::feedback::finished(&app, &name, s, kind_text, report, &deployments).await;
+                    // A blocking suite failed on several PRs at once: find the faulty one.
+                    if let Ok(r) = &outcome
+                        && s.set.units.len() > 1
+                        && let (Some(suite), Some(cycle)) = (super::search::failing_suite(r), r.cycle)
+                    {
+                        let job = super::search::Job {
+                            env: name.clone(),
+                            staged: s.clone(),
+                            suite,
+                            cycle,
+                            trigger: (u64::MAX / 2).saturating_add(u64::try_from(cycle).unwrap_or(0)),
+                        };
+                        tokio::spawn(super::search::run(app.clone(), tx.clone(), job));
+                    }
                 }
                 if restarting {
                     cancel.store(false, Ordering::SeqCst);

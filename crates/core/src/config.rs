@@ -143,6 +143,9 @@ pub struct PendingConfig {
     pub staging_ref: Option<String>,
     /// How many dated staging tags to keep (0: none are made).
     pub staging_tags: u32,
+    /// The pool whose free slots run the culprit search in parallel (none:
+    /// the search runs on the failing environment itself, one run at a time).
+    pub search_pool: Option<String>,
 }
 
 impl Default for PendingConfig {
@@ -158,6 +161,7 @@ impl Default for PendingConfig {
             check_permissions: false,
             staging_ref: None,
             staging_tags: 0,
+            search_pool: None,
         }
     }
 }
@@ -744,6 +748,7 @@ struct RawPending {
     check_permissions: bool,
     staging_ref: Option<Spanned<String>>,
     staging_tags: Option<Spanned<i64>>,
+    search_pool: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -1104,7 +1109,22 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
     let mut server = validate_server(&mut cx, raw.server.as_ref());
     let mut client = validate_client(&mut cx, raw.client.as_ref());
     let retention = validate_retention(&mut cx, raw.retention.as_ref());
-    let pending = validate_pending(&mut cx, raw.pending.as_ref());
+    let mut pending = validate_pending(&mut cx, raw.pending.as_ref());
+    if let Some(p) = raw.pending.as_ref().and_then(|p| p.search_pool.as_ref()) {
+        match environments.iter().find(|e| &e.name == p.get_ref()) {
+            Some(e) if e.slots.is_some() => pending.search_pool = Some(p.get_ref().clone()),
+            Some(_) => cx.err(
+                p.span(),
+                "pending.search_pool",
+                format!("`{}` is not a pool: give it `slots = N`", p.get_ref()),
+            ),
+            None => cx.err(
+                p.span(),
+                "pending.search_pool",
+                format!("unknown environment `{}`", p.get_ref()),
+            ),
+        }
+    }
     let mut forges = ForgeApis::default();
     if let Some(g) = &raw.github {
         if let Some(u) = &g.api_url {
