@@ -113,17 +113,7 @@ fn pending_changes_are_staged_deployed_and_told() {
     let ogr_st = Sandbox::component(&st, "ogr");
     let staging = ogr_st["commit"].as_str().expect("commit").to_string();
     assert_ne!(staging, sb.rev("ogr", "main"));
-    let mirror = std::fs::read_dir(sb.state.join("mirrors"))
-        .expect("mirrors")
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.is_dir()
-                && p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("ogr") && n.ends_with(".git"))
-        })
-        .expect("ogr's mirror");
+    let mirror = sb.mirror("ogr");
     let log = git(&mirror, &["log", "--format=%s", &staging]);
     assert!(log.contains("Merge ogr#1") && log.contains("Merge ogr#4"), "{log}");
     assert!(!log.contains("#2") && !log.contains("#3"), "{log}");
@@ -291,17 +281,7 @@ fn the_faulty_change_is_found_excluded_and_the_rest_redeployed() {
         .as_str()
         .expect("commit")
         .to_string();
-    let mirror = std::fs::read_dir(sb.state.join("mirrors"))
-        .expect("mirrors")
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.is_dir()
-                && p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("ogr") && n.ends_with(".git"))
-        })
-        .expect("ogr's mirror");
+    let mirror = sb.mirror("ogr");
     let has_bad = std::process::Command::new("git")
         .args(["merge-base", "--is-ancestor", &bad, &commit])
         .current_dir(&mirror)

@@ -319,6 +319,21 @@ impl Sandbox {
         git(&self.repo(name), &["rev-parse", rev])
     }
 
+    /// greenroom's bare mirror of a sample repository (under the state directory).
+    pub fn mirror(&self, name: &str) -> PathBuf {
+        std::fs::read_dir(self.state.join("mirrors"))
+            .expect("mirrors")
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.is_dir()
+                    && p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with(name) && n.ends_with(".git"))
+            })
+            .unwrap_or_else(|| panic!("no mirror of {name}"))
+    }
+
     /// The file the default build appends the commit to, one line per build run.
     pub fn count_file(&self, name: &str) -> PathBuf {
         self.root.join("counts").join(format!("{name}.count"))
