@@ -385,9 +385,61 @@ pub async fn stage_units(
     Ok((overrides, merged))
 }
 
+/// Publishes each repository's staging commit to `[pending] staging_ref`
+/// (and a dated tag, keeping `staging_tags` of them) in the repository
+/// itself, when configured. `now_utc` names the tag (`20261123-1405`).
+/// Failures are reported per repository and do not stop the cycle.
+pub async fn publish(app: &App, staged: &Staged, now_utc: &str) -> Vec<String> {
+    let Some(ref_name) = app.config.pending.staging_ref.clone() else {
+        return Vec::new();
+    };
+    let keep = usize::try_from(app.config.pending.staging_tags).unwrap_or(0);
+    let prefix = format!("{}-", ref_name.rsplit('/').next().unwrap_or("staging"));
+    let mirrors = Mirrors::new(app.paths.mirrors());
+    let mut problems = Vec::new();
+    for r in &staged.repos {
+        let build = greenroom_git::StagingBuild {
+            base: r.base.clone(),
+            commit: r.commit.clone(),
+            tree: String::new(),
+            merged: r.merged.clone(),
+            conflicts: Vec::new(),
+            up_to_date: r.up_to_date.clone(),
+            reused_steps: 0,
+            merged_steps: 0,
+        };
+        let result = match mirrors.open(&mirror_name(&r.repo.url), &r.repo.url).await {
+            Ok(m) => greenroom_git::publish(&m, &build, &ref_name, Some(&prefix), keep, now_utc, Some(&r.repo.url))
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::warn!(repo = %r.repo.id, "cannot publish the staging branch: {e}");
+            problems.push(format!("{}: {e}", r.repo.id));
+        }
+    }
+    problems
+}
+
+/// `20261123-1405` for a timestamp (UTC), the dated tags' suffix.
+pub fn tag_stamp(at: greenroom_core::time::Millis) -> String {
+    let t = greenroom_core::time::format(at); // 2026-11-23T14:05:09Z
+    let digits: String = t.chars().filter(char::is_ascii_digit).collect();
+    // YYYYMMDDHHMMSS -> YYYYMMDD-HHMMSS
+    let (d, rest) = digits.split_at(digits.len().min(8));
+    format!("{d}-{rest}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tag_stamps_sort_like_time() {
+        assert_eq!(tag_stamp(0), "19700101-000000");
+        assert!(tag_stamp(1_795_392_000_000) < tag_stamp(1_795_392_060_000));
+    }
 
     #[test]
     fn repository_names_from_urls() {

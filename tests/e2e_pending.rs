@@ -60,7 +60,8 @@ fn pending_changes_are_staged_deployed_and_told() {
     let port = 21000 + 100 * index + 90;
     let extra = format!(
         "\n[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\n\
-         [policy]\nsettle = \"0s\"\ncooldown = \"0s\"\n\n[pending]\ntrusted = [\"alice\"]\n"
+         [policy]\nsettle = \"0s\"\ncooldown = \"0s\"\n\n[pending]\ntrusted = [\"alice\"]\n\
+         staging_ref = \"refs/heads/greenroom/staging\"\nstaging_tags = 2\n"
     );
     let sb = Sandbox::with(
         index,
@@ -126,6 +127,11 @@ fn pending_changes_are_staged_deployed_and_told() {
             .success();
         assert_eq!(is, want, "{c} in the staging commit");
     }
+    // The staging branch is published in the repository, with a dated tag.
+    assert_eq!(sb.rev("ogr", "refs/heads/greenroom/staging"), staging);
+    let tags = git(&ogr, &["tag", "-l", "staging-*"]);
+    assert_eq!(tags.lines().count(), 1, "{tags}");
+    assert_eq!(sb.rev("ogr", &format!("refs/tags/{}", tags.trim())), staging);
     // packit-service has no pending change: it runs its base.
     assert_eq!(
         Sandbox::component(&st, "packit-service")["commit"],

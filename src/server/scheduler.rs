@@ -142,6 +142,9 @@ async fn scheduled_request(
     if !staged.prs().is_empty() {
         req.text = format!("{text} (staging {})", staged.prs().join(" "));
     }
+    if !dry_run {
+        crate::pending::publish(app, &staged, &crate::pending::tag_stamp(app.now())).await;
+    }
     Ok((req, Some(staged)))
 }
 
