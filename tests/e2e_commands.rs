@@ -241,3 +241,123 @@ fn comment_commands_refuse_help_approve_and_stage() {
     sb.ok(&["stop", "--env", "staging"]);
     sb.ok(&["stop", "--env", "solo"]);
 }
+
+#[test]
+fn gitlab_notes_are_commands_too() {
+    use greenroom_fakeforge::{FakeGitlab, NewMr};
+    const GL_TOKEN: &str = "glpat-fake-e2e-token";
+    const HOOK: &str = "e2e gitlab hook token";
+    let index = 48;
+    let port = 21000 + 100 * index + 90;
+    let fake = FakeGitlab::start(GL_TOKEN).expect("fake GitLab");
+    fake.set_token_username("greenroom-bot");
+    fake.add_project("group/ogr");
+    let extra = format!(
+        "\n[server]\nlisten = \"127.0.0.1:{port}\"\n\n\
+         [gitlab]\nwebhook_token = \"env:GREENROOM_E2E_GL_HOOK\"\ntoken = \"env:GREENROOM_E2E_GL_TOKEN\"\napi_url = \"{}\"\n\n\
+         [policy]\nsettle = \"0s\"\ncooldown = \"0s\"\n\n[pending]\nmaintainers = [\"carol\"]\n",
+        fake.url()
+    );
+    let mut sb = Sandbox::with(
+        index,
+        Options {
+            extra,
+            ..Options::default()
+        },
+    );
+    let text = std::fs::read_to_string(&sb.config)
+        .expect("config")
+        .replacen(
+            "name = \"ogr\"\n",
+            "name = \"ogr\"\nforge = \"gitlab\"\ngitlab = \"group/ogr\"\n",
+            1,
+        )
+        .replacen(
+            "name = \"staging\"\n",
+            "name = \"staging\"\nfollows = \"pending\"\ncomponents = [\"ogr\"]\n",
+            1,
+        )
+        .replacen("name = \"solo\"\n", "name = \"solo\"\nfollows = \"manual\"\n", 1);
+    sb.write_config(&text);
+    sb.env.push(("GREENROOM_E2E_GL_HOOK".into(), HOOK.into()));
+    sb.env.push(("GREENROOM_E2E_GL_TOKEN".into(), GL_TOKEN.into()));
+    // The sample's PR 1, exposed as GitLab's merge request 1 of an untrusted author.
+    let head = sb.rev("ogr", "refs/pull/1/head");
+    git(&sb.repo("ogr"), &["update-ref", "refs/merge-requests/1/head", &head]);
+    let iid = fake.add_mr(
+        "group/ogr",
+        NewMr {
+            title: "Speed up".into(),
+            author: "dave".into(),
+            sha: head.clone(),
+            target_branch: "main".into(),
+            created_at: "2026-11-23T09:00:00.000Z".into(),
+            updated_at: "2099-01-01T00:00:00.000Z".into(),
+            ..NewMr::default()
+        },
+    );
+    assert_eq!(iid, 1);
+    let server = sb.spawn(&["serve"]);
+    wait_until("the server to answer /healthz", || {
+        http_get(&format!("http://127.0.0.1:{port}/healthz")).filter(|(c, _)| *c == 200)
+    });
+    let note = |id: u64, author: &str, body: &str| -> Vec<u8> {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/gitlab/note_merge_request.json"
+        ))
+        .expect("fixture");
+        let mut v: serde_json::Value = serde_json::from_str(&text).expect("fixture JSON");
+        v["project"]["path_with_namespace"] = "group/ogr".into();
+        v["merge_request"]["iid"] = 1.into();
+        v["object_attributes"]["id"] = id.into();
+        v["object_attributes"]["note"] = body.into();
+        v["user"]["username"] = author.into();
+        serde_json::to_vec(&v).expect("encode")
+    };
+    let send = |uuid: &str, body: &[u8]| {
+        let headers = vec![
+            ("X-Gitlab-Event", "Note Hook".to_string()),
+            ("X-Gitlab-Event-UUID", uuid.to_string()),
+            ("X-Gitlab-Token", HOOK.to_string()),
+        ];
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        let mut req = format!(
+            "POST /webhooks/gitlab HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+            body.len()
+        );
+        for (k, v) in &headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).expect("write");
+        s.write_all(body).expect("write body");
+        let mut resp = String::new();
+        let _ = s.read_to_string(&mut resp);
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    };
+    let replies = |fake: &FakeGitlab| -> Vec<String> {
+        fake.notes("group/ogr", 1)
+            .into_iter()
+            .filter(|n| n.author == "greenroom-bot" && !n.body.contains("greenroom:sticky"))
+            .map(|n| n.body)
+            .collect()
+    };
+    send("n-1", &note(501, "dave", "@greenroom trigger"));
+    let r = wait_until("the refusal", || replies(&fake).first().cloned());
+    assert!(r.starts_with("@dave") && r.contains("Sorry"), "{r}");
+    send("n-2", &note(502, "carol", "@greenroom deploy"));
+    let r = wait_until("the deploy answer", || replies(&fake).get(1).cloned());
+    assert!(r.starts_with("@carol") && r.contains("Staging group/ogr#1"), "{r}");
+    // A maintainer's deploy lets the untrusted MR in: staged, with a status on its head.
+    wait_until("a success status on the MR's head", || {
+        fake.statuses("group/ogr")
+            .into_iter()
+            .find(|s| s.sha == head && s.state == "success")
+    });
+    let st = sb.assert_serving("staging");
+    assert_ne!(Sandbox::component(&st, "ogr")["commit"], sb.rev("ogr", "main"));
+    server.kill9();
+    sb.ok(&["stop", "--env", "staging"]);
+}
