@@ -302,3 +302,94 @@ fn the_faulty_change_is_found_excluded_and_the_rest_redeployed() {
         sb.ok(&["stop", "--env", slot]);
     }
 }
+
+#[test]
+fn two_culprits_in_two_repositories_are_both_found() {
+    let index = 49;
+    let port = 21000 + 100 * index + 90;
+    let extra = format!(
+        "\n[server]\nlisten = \"127.0.0.1:{port}\"\n\n[policy]\nsettle = \"0s\"\ncooldown = \"0s\"\n\n\
+         [pending]\ntrusted = [\"alice\", \"bob\", \"erin\"]\nsearch_pool = \"dev\"\n\n\
+         [[suite]]\nname = \"api\"\n\
+         run = 'curl -fsS \"${{GREENROOM_URL_OGR%/}}/api/check\" && curl -fsS \"${{GREENROOM_URL_PACKIT_SERVICE%/}}/api/check\"'\n"
+    );
+    let sb = Sandbox::with(
+        index,
+        Options {
+            extra,
+            ..Options::default()
+        },
+    );
+    let text = std::fs::read_to_string(&sb.config)
+        .expect("config")
+        .replace("channels = {", "forge = \"git\"\nchannels = {")
+        .replacen(
+            "name = \"staging\"\n",
+            "name = \"staging\"\nfollows = \"pending\"\ncomponents = [\"ogr\", \"packit-service\"]\n",
+            1,
+        )
+        .replacen("name = \"solo\"\n", "name = \"solo\"\nfollows = \"manual\"\n", 1);
+    sb.write_config(&text);
+    let (ogr, ps) = (sb.repo("ogr"), sb.repo("packit-service"));
+    change(&ogr, 1, "alice", "2026-11-20T10:00:00", "FEATURE_A", "a\n");
+    change(&ogr, 2, "bob", "2026-11-20T11:00:00", "API_BUG", "breaks ogr's API\n");
+    change(&ps, 1, "alice", "2026-11-20T12:00:00", "FEATURE_B", "b\n");
+    change(
+        &ps,
+        2,
+        "erin",
+        "2026-11-20T13:00:00",
+        "API_BUG",
+        "breaks packit-service's API\n",
+    );
+    change(&ps, 3, "alice", "2026-11-20T14:00:00", "FEATURE_C", "c\n");
+
+    let server = sb.spawn(&["serve"]);
+    wait_until("the server to answer /healthz", || {
+        http_get(&format!("http://127.0.0.1:{port}/healthz")).filter(|(c, _)| *c == 200)
+    });
+    let scheduled = |sb: &Sandbox| -> Vec<serde_json::Value> {
+        sb.history()
+            .into_iter()
+            .filter(|c| {
+                c["environment"] == "staging" && c["request"].as_str().is_some_and(|r| r.starts_with("scheduled"))
+            })
+            .collect()
+    };
+    let first = wait_until("the first cycle to fail", || {
+        scheduled(&sb).into_iter().find(|c| c["result"] == "failed")
+    });
+    let fixed = wait_until_for(
+        std::time::Duration::from_secs(120),
+        "the redeploy without both culprits",
+        &mut || {
+            scheduled(&sb)
+                .into_iter()
+                .find(|c| c["result"] == "succeeded" && c["id"].as_i64() > first["id"].as_i64())
+        },
+    );
+    let request = fixed["request"].as_str().expect("request");
+    for kept in ["ogr#1", "packit-service#1", "packit-service#3"] {
+        assert!(request.contains(kept), "{kept} missing: {request}");
+    }
+    for culprit in ["ogr#2", "packit-service#2"] {
+        assert!(!request.contains(culprit), "{culprit} staged: {request}");
+    }
+    // Each author is told on their own change.
+    for (repo, n) in [("ogr", 2), ("packit-service", 2)] {
+        let told = std::fs::read_to_string(forge_dir(&sb.state, repo).join("comments.jsonl")).expect("comments");
+        assert!(told.contains(&format!("excluded {repo}#{n}")), "{told}");
+    }
+    let runs = sb
+        .history()
+        .into_iter()
+        .filter(|c| c["request"].as_str().is_some_and(|r| r.starts_with("culprit search")))
+        .count();
+    assert!(runs <= 14, "{runs} runs for 5 units and 2 culprits");
+    server.kill9();
+    sb.ok(&["stop", "--env", "staging"]);
+    for slot in ["dev-1", "dev-2"] {
+        sb.ok(&["release", "--env", slot, "--force"]);
+        sb.ok(&["stop", "--env", slot]);
+    }
+}
