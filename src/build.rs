@@ -60,6 +60,8 @@ pub enum BuildOutcome {
         message: String,
         /// Log file.
         log: PathBuf,
+        /// How the command ended (for `core::failure`).
+        exit: greenroom_core::failure::Exit,
     },
 }
 
@@ -193,6 +195,10 @@ pub async fn build(mirror: &Mirror, builds: &Path, logs: &Path, job: &BuildJob) 
             return Ok(BuildOutcome::Failed {
                 message: why,
                 log: e.log,
+                exit: greenroom_core::failure::Exit {
+                    code: outcome.code,
+                    timed_out: outcome.timed_out,
+                },
             });
         }
         log = Some(e.log.clone());

@@ -19,7 +19,8 @@ use crate::progress::Reporter;
 use crate::resolve::{self, Resolution, Vars};
 use anyhow::Context;
 use greenroom_core::compose::{self, Request, Selection};
-use greenroom_core::config::{Component, DriverKind, Environment, Health, Instance};
+use greenroom_core::config::{Component, DriverKind, Environment, Health, Instance, Tier};
+use greenroom_core::failure;
 use greenroom_core::lease::Lease;
 use greenroom_core::manifest::{Manifest, ManifestComponent};
 use greenroom_core::plan;
@@ -212,9 +213,47 @@ pub struct CycleReport {
     /// The verify stage: every suite of the environment, run or skipped (and why).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suites: Vec<crate::verify::SuiteReport>,
+    /// Why it failed, classified: infrastructure or code (`core::failure`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FailureReport>,
+}
+
+/// A cycle's first failure, classified (issue #4 point 6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct FailureReport {
+    /// `infra` (retried, never blamed on a PR) or `code`.
+    pub class: failure::Class,
+    /// `build`, `deploy`, `health`, `verify`, or `cycle` (greenroom itself).
+    pub stage: String,
+    /// The component or suite that failed, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Why it is in that class.
+    pub why: String,
+}
+
+impl FailureReport {
+    fn of(stage: &str, subject: Option<&str>, observed: &failure::Observed<'_>) -> FailureReport {
+        let (class, why) = failure::classify(observed);
+        FailureReport {
+            class,
+            stage: stage.to_string(),
+            subject: subject.map(String::from),
+            why,
+        }
+    }
 }
 
 impl CycleReport {
+    /// How the failure is classified, if it failed: a failure without a
+    /// classification (greenroom itself) is infrastructure.
+    pub fn failure_class(&self) -> Option<failure::Class> {
+        match self.result.as_str() {
+            "failed" => Some(self.failure.as_ref().map(|f| f.class).unwrap_or(failure::Class::Infra)),
+            _ => None,
+        }
+    }
+
     /// Whether the command should exit 0.
     pub fn ok(&self) -> bool {
         matches!(self.result.as_str(), "succeeded" | "planned")
@@ -473,9 +512,20 @@ struct Cycle<'a> {
     kind: greenroom_core::policy::CycleKind,
     suites: Vec<crate::verify::SuiteReport>,
     suites_only: Option<Vec<String>>,
+    /// Components impact analysis keeps running unrebuilt, with the reason.
+    kept: BTreeMap<String, String>,
+    /// The first failure, classified.
+    failure: Option<FailureReport>,
 }
 
 impl Cycle<'_> {
+    /// Records the cycle's failure class; the first failure is the one that counts.
+    fn failed(&mut self, stage: &str, subject: Option<&str>, observed: failure::Observed<'_>) {
+        if self.failure.is_none() {
+            self.failure = Some(FailureReport::of(stage, subject, &observed));
+        }
+    }
+
     /// Why the cycle must stop before its next step, if it must: its lease
     /// was taken over (`fenced`), or it was cancelled (`cancelled`).
     async fn halt(&self) -> anyhow::Result<Option<(&'static str, String)>> {
@@ -723,6 +773,7 @@ async fn dry_run(
     let vars = resolve::vars_for(env, chosen)?;
     let running = app.store.deployed(&chosen.name).await?;
     let manifest = resolve::manifest_for(resolution, &vars, &running);
+    let (manifest, kept) = crate::verify::keep_unaffected(app, env, manifest, &running).await;
     let paths = &app.paths;
     let mut components = Vec::new();
     for r in &resolution.components {
@@ -741,7 +792,9 @@ async fn dry_run(
             _ if prev.is_some_and(|p| p.entry.same_content(entry) && p.state == "running") => (
                 "keep",
                 "none".to_string(),
-                "already runs exactly this: left alone".to_string(),
+                kept.get(&r.name)
+                    .cloned()
+                    .unwrap_or_else(|| "already runs exactly this: left alone".to_string()),
             ),
             _ => {
                 let (b, build_why) = match &entry.commit {
@@ -797,6 +850,7 @@ async fn dry_run(
             ..Timings::default()
         },
         suites: Vec::new(),
+        failure: None,
     })
 }
 
@@ -815,6 +869,7 @@ async fn run_deploy(
     let vars = resolve::vars_for(env, &inst)?;
     let running = app.store.deployed(&inst.name).await?;
     let manifest = resolve::manifest_for(resolution, &vars, &running);
+    let (manifest, kept) = crate::verify::keep_unaffected(app, env, manifest, &running).await;
     let now = app.now();
     app.store.put_manifest(&manifest, now).await?;
     let id = start_cycle(
@@ -875,6 +930,8 @@ async fn run_deploy(
         },
         suites: Vec::new(),
         suites_only: req.suites_only.clone(),
+        kept,
+        failure: None,
     };
     let outcome = cycle_stages(&mut cx, resolution, &running).await;
     let (result, error, components, build_ms, deploy_ms) = match outcome {
@@ -886,6 +943,7 @@ async fn run_deploy(
         }
     };
     app.store.finish_cycle(id, &result, error.as_deref(), app.now()).await?;
+    let result_failed = result == "failed";
     Ok(CycleReport {
         cycle: Some(id),
         kind: "deploy".into(),
@@ -907,6 +965,7 @@ async fn run_deploy(
             peak_rss_kib: 0,
         },
         suites: std::mem::take(&mut cx.suites),
+        failure: if result_failed { cx.failure.take() } else { None },
     })
 }
 
@@ -953,6 +1012,7 @@ async fn cycle_stages(
                 outcome: outcome.into(),
                 url: endpoints.get(&r.name).and_then(|(_, u)| u.clone()),
                 previous: prev.filter(|p| !p.entry.same_content(&entry)).map(|p| p.entry.short()),
+                why: cx.kept.get(&r.name).cloned(),
                 ..ComponentReport::new(&r.name, action, &entry)
             },
         );
@@ -974,6 +1034,11 @@ async fn cycle_stages(
         records.insert(r.name.clone(), rec);
     }
     write_manifest_file(cx, &records, &endpoints)?;
+    // Every skipped rebuild is listed with its reason (issue #4 point 3).
+    for (name, why) in &cx.kept {
+        cx.stage("impact", Some(name), cx.app.now(), "not-rebuilt", Some(why.clone()))
+            .await?;
+    }
 
     // Build.
     if let Some((result, msg)) = cx.halt().await? {
@@ -1037,7 +1102,10 @@ async fn cycle_stages(
         };
         let (outcome, err) = match result {
             Ok(Ok(())) => ("running", None),
-            Ok(Err(e)) => ("failed", Some(format!("{e:#}"))),
+            Ok(Err(e)) => {
+                cx.failed("deploy", Some(name), failure::Observed::CouldNotRun);
+                ("failed", Some(format!("{e:#}")))
+            }
             Err(why) => {
                 // Started (perhaps) but not seen healthy: say so, and stop here.
                 let mut rec = rec;
@@ -1170,6 +1238,7 @@ async fn verify_stage(
                 reason,
                 duration_ms: 0,
                 log: None,
+                class: None,
             }
         };
         cx.stage(
@@ -1183,6 +1252,23 @@ async fn verify_stage(
         reports.push(report);
     }
     let failure = crate::verify::blocking_failure(&reports, &suites);
+    if failure.is_some()
+        && cx.failure.is_none()
+        && let Some(r) = reports
+            .iter()
+            .find(|r| r.result == "failed" && suites.iter().any(|s| s.name == r.name && s.tier == Tier::Blocking))
+    {
+        let class = r.class.unwrap_or(failure::Class::Code);
+        cx.failure = Some(FailureReport {
+            class,
+            stage: "verify".into(),
+            subject: Some(r.name.clone()),
+            why: match class {
+                failure::Class::Infra => format!("blocking suite `{}` could not test (exit status 75)", r.name),
+                failure::Class::Code => format!("blocking suite `{}` failed", r.name),
+            },
+        });
+    }
     cx.suites = reports;
     Ok(failure)
 }
@@ -1356,13 +1442,15 @@ async fn build_stage(
                     true,
                 )
             }
-            Ok(BuildOutcome::Failed { message, log }) => {
+            Ok(BuildOutcome::Failed { message, log, exit }) => {
                 any_built = true;
                 user = user.max(took);
+                cx.failed("build", Some(&name), failure::Observed::Build(exit));
                 failures.push(format!("build of {name} failed ({message}){}", tail(&log)));
                 ("failed", message, None, Some(log), false)
             }
             Err(e) => {
+                cx.failed("build", Some(&name), failure::Observed::CouldNotRun);
                 failures.push(format!("build of {name} failed: {e:#}"));
                 ("failed", format!("{e:#}"), None, None, false)
             }
@@ -1541,6 +1629,14 @@ async fn deploy_component(
                     &format!("deploy command failed: {why}"),
                     t.elapsed(),
                 );
+                cx.failed(
+                    "deploy",
+                    Some(name),
+                    failure::Observed::DeployCommand(failure::Exit {
+                        code: out.code,
+                        timed_out: out.timed_out,
+                    }),
+                );
                 cx.stage("deploy", Some(name), started_at, "failed", Some(why.clone()))
                     .await?;
                 anyhow::bail!("the deploy command of {name} failed ({why}){}", tail(&log));
@@ -1568,6 +1664,12 @@ async fn deploy_component(
             app.store.set_deployed(&deployed).await?;
             cx.reporter
                 .finished("deploy", name, false, &format!("health check failed: {e}"), t.elapsed());
+            let observed = match &e {
+                greenroom_driver::HealthError::TimedOut { last, .. } => failure::Observed::HealthTimedOut { last },
+                greenroom_driver::HealthError::ProcessExited { .. } => failure::Observed::ProcessExited,
+                greenroom_driver::HealthError::InvalidCheck { .. } => failure::Observed::CouldNotRun,
+            };
+            cx.failed("health", Some(name), observed);
             cx.stage("health", Some(name), started_at, "failed", Some(e.to_string()))
                 .await?;
             anyhow::bail!("component {name} failed its health check: {e}{}", tail(&log));
@@ -1807,6 +1909,7 @@ pub async fn stop(app: &App, env_name: &str, wait: bool, reporter: &dyn Reporter
                 ..Timings::default()
             },
             suites: Vec::new(),
+            failure: None,
         })
     }
     .await;

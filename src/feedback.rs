@@ -111,6 +111,13 @@ pub async fn finished(
             StatusState::Success,
             format!("{kind} cycle {} passed on {env}", cycle_no(r)),
         ),
+        Ok(r) if r.failure_class() == Some(greenroom_core::failure::Class::Infra) => (
+            StatusState::Error,
+            format!(
+                "{kind} cycle {} on {env} hit an infrastructure error, not caused by these changes: retrying",
+                cycle_no(r)
+            ),
+        ),
         Ok(r) if r.result == "cancelled" => (
             StatusState::Error,
             format!("cycle {} on {env} was cancelled", cycle_no(r)),
@@ -199,6 +206,7 @@ fn sticky_included(
     let mut s = String::new();
     let mark = match report {
         Ok(r) if r.ok() => "✅",
+        Ok(r) if r.failure_class() == Some(greenroom_core::failure::Class::Infra) => "⚠️",
         Ok(_) => "❌",
         Err(_) => "⚠️",
     };
@@ -241,11 +249,15 @@ fn sticky_included(
                     .or_else(|| c.image.clone())
                     .unwrap_or_else(|| "-".into());
                 let merged = staged.merged_for(&c.name);
-                let from = if merged.is_empty() {
+                let mut from = if merged.is_empty() {
                     c.origin.clone()
                 } else {
                     format!("staging: {}", merged.join(", "))
                 };
+                // A skipped rebuild says why (impact analysis).
+                if let Some(why) = c.why.as_deref().filter(|w| w.starts_with("not rebuilt")) {
+                    from = format!("{from}; {}", why.replace('|', "\\|"));
+                }
                 let _ = writeln!(s, "| {} | `{version}` | {from} |", c.name);
             }
         }

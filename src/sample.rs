@@ -72,11 +72,19 @@ fn respond(path: &str, dir: &std::path::Path) -> (&'static str, String) {
         }
         // An API that a change can break without breaking /healthz: a code
         // failure for the suites to find (an `API_BUG` file plants it).
+        // Two changes that are harmless alone break it together: a cache
+        // turned on (`CACHE_ENABLED`) with a zero time to live
+        // (`CACHE_TTL_ZERO`).
         "/api/check" => {
             if dir.join("API_BUG").exists() {
                 (
                     "500 Internal Server Error",
                     "{\"error\":\"ForeignKeyViolation: runner not found\"}".to_string(),
+                )
+            } else if dir.join("CACHE_ENABLED").exists() && dir.join("CACHE_TTL_ZERO").exists() {
+                (
+                    "500 Internal Server Error",
+                    "{\"error\":\"division by zero: cache ttl\"}".to_string(),
                 )
             } else {
                 ("200 OK", "{\"ok\":true}".to_string())

@@ -20,7 +20,9 @@
 
 use crate::app::App;
 use greenroom_core::config::{Environment, Suite, Tier};
+use greenroom_core::failure;
 use greenroom_core::impact::{self, ChangedFile, Changes, ComponentSpec, SuiteSpec};
+use greenroom_core::manifest::{Manifest, ManifestComponent};
 use greenroom_core::policy::CycleKind;
 use greenroom_driver::{CommandSpec, run_command};
 use greenroom_store::Deployed;
@@ -45,6 +47,10 @@ pub struct SuiteReport {
     /// Its log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
+    /// For a failure: `infra` (the suite said it could not test: exit
+    /// status 75) or `code` (`core::failure`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<failure::Class>,
 }
 
 /// What the environment's suites make of a cycle.
@@ -126,6 +132,110 @@ pub async fn changes(
 
 fn short(s: &str) -> String {
     s.chars().take(12).collect()
+}
+
+/// Rebuild skipping (issue #4 point 3, for components): a component that
+/// declares `paths` and runs a commit of its repository keeps running it,
+/// unrebuilt, when no file the new commit changes is one impact analysis
+/// gives it (`core::impact`: a file no component of the repository claims
+/// rebuilds them all). Its manifest entry then records the commit that
+/// really runs, with the new one's origin and PRs for reports. Returns the
+/// manifest to deploy and, per kept component, the reason.
+pub async fn keep_unaffected(
+    app: &App,
+    env: &Environment,
+    manifest: Manifest,
+    running: &[Deployed],
+) -> (Manifest, BTreeMap<String, String>) {
+    let mut kept = BTreeMap::new();
+    let mut components = manifest.components.clone();
+    let specs: Vec<ComponentSpec> = env
+        .components
+        .iter()
+        .filter_map(|n| app.config.component(n))
+        .map(|c| ComponentSpec {
+            name: c.name.clone(),
+            repo: c.repo.clone(),
+            paths: c.paths.clone(),
+        })
+        .collect();
+    let mirrors = greenroom_git::Mirrors::new(app.paths.mirrors());
+    // (repo, from, to) -> changed files; components of one repository share them.
+    let mut diffs: BTreeMap<(String, String, String), Option<Vec<String>>> = BTreeMap::new();
+    for name in &env.components {
+        let (Some(c), Some(entry)) = (app.config.component(name), manifest.components.get(name)) else {
+            continue;
+        };
+        let (Some(repo), Some(to)) = (&c.repo, &entry.commit) else {
+            continue;
+        };
+        if c.paths.is_empty() || entry.carried {
+            continue;
+        }
+        let Some(prev) = running.iter().find(|d| &d.component == name && d.state == "running") else {
+            continue;
+        };
+        let Some(from) = prev.entry.commit.clone().filter(|f| f != to) else {
+            continue;
+        };
+        // Only the commit may differ: other commands or variables redeploy.
+        let mut same = prev.entry.clone();
+        same.commit = Some(to.clone());
+        if !same.same_content(entry) {
+            continue;
+        }
+        let key = (repo.clone(), from.clone(), to.clone());
+        if !diffs.contains_key(&key) {
+            let files = match mirrors.open(&crate::resolve::mirror_name(repo), repo).await {
+                Ok(m) => m.changed_files(&from, to).await.ok(),
+                Err(_) => None,
+            };
+            diffs.insert(key.clone(), files);
+        }
+        // Unknown what changed: fail safe, it is rebuilt.
+        let Some(Some(files)) = diffs.get(&key) else { continue };
+        let by: Vec<&str> = entry.merged.iter().map(String::as_str).collect();
+        let changes = Changes {
+            files: [(
+                repo.clone(),
+                files.iter().map(|f| ChangedFile::new(f.clone(), &by)).collect(),
+            )]
+            .into(),
+            versions: BTreeMap::new(),
+        };
+        let same_repo: Vec<ComponentSpec> = specs
+            .iter()
+            .filter(|s| s.repo.as_ref() == Some(repo))
+            .cloned()
+            .collect();
+        match impact::changed_components(&same_repo, &changes) {
+            Ok(changed) if !changed.contains(name) => {
+                let reason = format!(
+                    "not rebuilt: none of the {} file(s) changed between {} and {} is under its paths ({}); keeps running {}",
+                    files.len(),
+                    short(&from),
+                    short(to),
+                    c.paths.join(", "),
+                    short(&from)
+                );
+                components.insert(
+                    name.clone(),
+                    ManifestComponent {
+                        origin: entry.origin.clone(),
+                        pr: entry.pr,
+                        merged: entry.merged.clone(),
+                        ..prev.entry.clone()
+                    },
+                );
+                kept.insert(name.clone(), reason);
+            }
+            _ => {}
+        }
+    }
+    if kept.is_empty() {
+        return (manifest, kept);
+    }
+    (Manifest::new(components), kept)
 }
 
 /// Which suites a cycle of `kind` runs (and why), and which it skips (and why).
@@ -221,6 +331,7 @@ pub async fn run_suite(suite: &Suite, cx: &SuiteContext<'_>, reason: &str) -> Su
     };
     let mut failures = 0u32;
     let mut last_error = String::new();
+    let mut observed = failure::Observed::CouldNotRun;
     for _attempt in 0..=suite.retries {
         match run_command(&spec).await {
             Ok(o) if o.success => {
@@ -234,6 +345,10 @@ pub async fn run_suite(suite: &Suite, cx: &SuiteContext<'_>, reason: &str) -> Su
             }
             Ok(o) => {
                 failures += 1;
+                observed = failure::Observed::Suite(failure::Exit {
+                    code: o.code,
+                    timed_out: o.timed_out,
+                });
                 last_error = if o.timed_out {
                     format!("timed out after {}", humantime::format_duration(suite.timeout))
                 } else {
@@ -245,6 +360,7 @@ pub async fn run_suite(suite: &Suite, cx: &SuiteContext<'_>, reason: &str) -> Su
             }
             Err(e) => {
                 failures += 1;
+                observed = failure::Observed::CouldNotRun;
                 last_error = format!("could not run: {e}");
             }
         }
@@ -256,7 +372,15 @@ pub async fn run_suite(suite: &Suite, cx: &SuiteContext<'_>, reason: &str) -> Su
     } else {
         format!("{last_error} (it ran because {reason}); last lines:\n{tail}")
     };
-    report(suite, "failed", detail, t, &log)
+    let (class, why) = failure::classify(&observed);
+    let detail = match class {
+        failure::Class::Infra => format!("{detail}\n(an infrastructure error: {why})"),
+        failure::Class::Code => detail,
+    };
+    SuiteReport {
+        class: Some(class),
+        ..report(suite, "failed", detail, t, &log)
+    }
 }
 
 fn report(suite: &Suite, result: &str, reason: String, t: Instant, log: &Path) -> SuiteReport {
@@ -267,6 +391,7 @@ fn report(suite: &Suite, result: &str, reason: String, t: Instant, log: &Path) -
         reason,
         duration_ms: u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX),
         log: Some(log.display().to_string()),
+        class: None,
     }
 }
 

@@ -202,6 +202,12 @@ fn failing_health_check_names_the_component_and_its_log() {
         after["manifest"].is_null(),
         "a failed cycle leaves no single manifest running: {after:#}"
     );
+    // The component answered 503 until the deadline: the code's failure, not the infrastructure's.
+    let again = sb.run(&["--json", "--as", "alice", "deploy", "--env", "staging", "dashboard=3"]);
+    let r = again.expect(1).json();
+    assert_eq!(r["failure"]["class"], "code", "{r:#}");
+    assert_eq!(r["failure"]["stage"], "health", "{r:#}");
+    assert_eq!(r["failure"]["subject"], "dashboard", "{r:#}");
 }
 
 #[test]
@@ -546,4 +552,75 @@ fn the_database_can_live_elsewhere_and_a_bad_one_is_named() {
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("127.0.0.1"), "{}", out.stderr);
     assert!(!out.stderr.contains("s3cret-pw"), "{}", out.stderr);
+}
+
+#[test]
+fn a_monorepo_component_whose_paths_did_not_change_is_not_rebuilt() {
+    // Two components from one repository: ogr owns the top-level files,
+    // ogr-worker owns worker/**. A file neither claims rebuilds both.
+    let sb = Sandbox::new(50);
+    let worker = format!(
+        "\n[[component]]\nname = \"ogr-worker\"\nrepo = \"repos/ogr\"\nchannels = {{ stg = \"main\" }}\n\
+         build = {build}\nrun = {run}\nhealth = \"http://127.0.0.1:{{port}}/healthz\"\n\
+         paths = [\"worker/**\"]\n",
+        build = common::toml_str(&sb.build_command("ogr-worker")),
+        run = common::toml_str(&format!("{} sample-service", common::sh_quote(common::EXE))),
+    );
+    let text = std::fs::read_to_string(&sb.config)
+        .expect("config")
+        .replace(
+            "name = \"solo\"\ncomponents = [\"ogr\"]\n",
+            "name = \"solo\"\ncomponents = [\"ogr\", \"ogr-worker\"]\n",
+        )
+        .replacen(
+            "depends_on = []\n",
+            "depends_on = []\npaths = [\"README.md\", \"VERSION\", \"src/**\"]\n",
+            1,
+        );
+    sb.write_config(&format!("{text}{worker}"));
+    let first = sb.json(&["deploy", "--env", "solo", "--release"]);
+    assert_eq!(first["result"], "succeeded", "{first:#}");
+    let v1 = sb.rev("ogr", "main");
+
+    // A change under worker/ only: the worker is rebuilt, ogr keeps running v1.
+    let ogr = sb.repo("ogr");
+    std::fs::create_dir_all(ogr.join("worker")).expect("mkdir");
+    std::fs::write(ogr.join("worker/job.txt"), "poll every minute\n").expect("write");
+    common::git(&ogr, &["add", "-A"]);
+    common::git(&ogr, &["commit", "-q", "-m", "worker: poll every minute"]);
+    let v2 = sb.rev("ogr", "main");
+    let plan = sb.json(&["deploy", "--env", "solo", "--dry-run"]);
+    assert_eq!(by_name(&plan, "ogr")["action"], "keep", "{plan:#}");
+    let r = sb.json(&["deploy", "--env", "solo", "--release"]);
+    assert_eq!(r["result"], "succeeded", "{r:#}");
+    let kept = by_name(&r, "ogr");
+    assert_eq!(kept["action"], "keep", "{r:#}");
+    assert_eq!(
+        kept["commit"].as_str(),
+        Some(v1.as_str()),
+        "ogr records what really runs"
+    );
+    let why = kept["why"].as_str().expect("a reason for the skipped rebuild");
+    assert!(why.contains("not rebuilt") && why.contains("README.md"), "{why}");
+    assert_eq!(by_name(&r, "ogr-worker")["action"], "deploy");
+    assert_eq!(by_name(&r, "ogr-worker")["commit"].as_str(), Some(v2.as_str()));
+    assert_eq!(sb.builds("ogr").get(&v2), None, "ogr was rebuilt at {v2}");
+    assert_eq!(sb.builds("ogr-worker").get(&v2), Some(&1));
+
+    // Nothing changed since: the same manifest, nothing redeployed.
+    let again = sb.json(&["deploy", "--env", "solo", "--release"]);
+    assert_eq!(again["manifest"], r["manifest"], "{again:#}");
+
+    // A file no component claims: fail safe, both are rebuilt.
+    std::fs::write(ogr.join("NOTES"), "unclaimed\n").expect("write");
+    common::git(&ogr, &["add", "-A"]);
+    common::git(&ogr, &["commit", "-q", "-m", "notes"]);
+    let v3 = sb.rev("ogr", "main");
+    let r = sb.json(&["deploy", "--env", "solo", "--release"]);
+    assert_eq!(r["result"], "succeeded", "{r:#}");
+    for c in ["ogr", "ogr-worker"] {
+        assert_eq!(by_name(&r, c)["action"], "deploy", "{c}: {r:#}");
+        assert_eq!(by_name(&r, c)["commit"].as_str(), Some(v3.as_str()));
+    }
+    sb.ok(&["stop", "--env", "solo"]);
 }

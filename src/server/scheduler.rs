@@ -54,6 +54,9 @@ pub enum Work {
         cycle: u64,
         /// How it ended.
         result: CycleResult,
+        /// When it failed for infrastructure (`core::failure`): the stored
+        /// cycle, if one was recorded, and why.
+        infra: Option<(Option<i64>, String)>,
     },
 }
 
@@ -76,6 +79,10 @@ struct Scheduler {
     /// Supervision: failed restart attempts and when the next may happen.
     crashes: BTreeMap<(String, String), (u32, Millis)>,
     restarting: std::collections::BTreeSet<(String, String)>,
+    /// Infrastructure failures in a row, per environment.
+    infra_failures: BTreeMap<String, u32>,
+    /// Ids for the triggers that retry after an infrastructure failure.
+    next_retry: u64,
 }
 
 /// Restart attempts before supervision gives up on a component.
@@ -183,6 +190,8 @@ pub async fn run(app: Arc<App>, mut rx: mpsc::UnboundedReceiver<Work>, tx: mpsc:
         processed_up_to: 0,
         crashes: BTreeMap::new(),
         restarting: Default::default(),
+        infra_failures: BTreeMap::new(),
+        next_retry: 0,
     };
     if let Err(e) = s.resume().await {
         tracing::error!("scheduler cannot resume: {e:#}");
@@ -237,8 +246,69 @@ impl Scheduler {
                 .await;
             }
             self.step(&env.name, Event::Tick).await;
+            if env.follows == greenroom_core::config::Follows::Pending {
+                self.resume_unfinished_failure(&env.name).await?;
+            }
         }
         self.process_deliveries(i64::MAX).await;
+        Ok(())
+    }
+
+    /// What a restart loses of a failed pending cycle's follow-up — its
+    /// culprit search (in memory while it runs) or its retry timer — is
+    /// recovered by running the cycle again: a code failure fails again and
+    /// starts a new search, an infrastructure error is retried. Not when
+    /// the search reached a verdict (its trigger is in the policy state) or
+    /// the retries were used up.
+    async fn resume_unfinished_failure(&mut self, env: &str) -> anyhow::Result<()> {
+        let names = [env.to_string()];
+        let cycles = self.app.store.cycles(Some(&names), 20).await?;
+        let Some(last) = cycles.iter().find(|c| {
+            c.request.starts_with(engine::SCHEDULED_PARTIAL) || c.request.starts_with(engine::SCHEDULED_FULL)
+        }) else {
+            return Ok(());
+        };
+        if last.result != "failed" {
+            return Ok(());
+        }
+        let decisions = self.app.store.decisions(Some(env), 200).await?;
+        let settled = decisions.iter().any(|d| {
+            d.cycle_id == Some(last.id)
+                && ((d.kind == "search"
+                    && [
+                        "excluded",
+                        "flaky",
+                        "inconclusive",
+                        "stopped after",
+                        "no culprit search",
+                    ]
+                    .iter()
+                    .any(|w| d.reason.contains(w)))
+                    || (d.kind == "retry" && d.reason.contains("not retried"))
+                    || d.kind == "resume")
+        });
+        if settled {
+            return Ok(());
+        }
+        let reason = format!(
+            "cycle {} failed and its follow-up (culprit search or retry) was cut short by a restart: it runs again",
+            last.id
+        );
+        tracing::info!(environment = %env, "{reason}");
+        self.app
+            .store
+            .record_decision(env, self.app.now(), "resume", &reason, &[], Some(last.id))
+            .await?;
+        let id = self.retry_trigger_id();
+        self.step(
+            env,
+            Event::Trigger {
+                id,
+                source: format!("restart: cycle {} had failed", last.id),
+                at: self.app.now(),
+            },
+        )
+        .await;
         Ok(())
     }
 
@@ -293,9 +363,21 @@ impl Scheduler {
                     tracing::error!("cannot record a decision: {e}");
                 }
             }
-            Work::CycleDone { env, cycle, result } => {
+            Work::CycleDone {
+                env,
+                cycle,
+                result,
+                infra,
+            } => {
                 if self.running.get(&env).is_some_and(|r| r.cycle == cycle) {
                     self.running.remove(&env);
+                }
+                match (&result, infra) {
+                    (CycleResult::Passed, _) => {
+                        self.infra_failures.remove(&env);
+                    }
+                    (_, Some((stored, why))) => self.retry_infra(&env, stored, &why).await,
+                    _ => {}
                 }
                 self.step(&env, Event::CycleFinished { cycle, result }).await;
             }
@@ -313,6 +395,64 @@ impl Scheduler {
         for env in due {
             self.wakes.remove(&env);
             self.step(&env, Event::Tick).await;
+        }
+    }
+
+    /// A trigger id of greenroom's own (retries, resumes), unique across
+    /// restarts: above webhook ids, below the culprit search's.
+    fn retry_trigger_id(&mut self) -> u64 {
+        self.next_retry += 1;
+        let now = u64::try_from(self.app.now()).unwrap_or(0);
+        u64::MAX / 4 + now.saturating_mul(64) + self.next_retry % 64
+    }
+
+    /// An infrastructure failure is retried with backoff (`[policy]
+    /// retry_backoff`, doubled each time) up to `retry_attempts` times in a
+    /// row, and never blamed on a PR: no culprit search, recorded as a
+    /// decision.
+    async fn retry_infra(&mut self, env: &str, stored: Option<i64>, why: &str) {
+        let policy = self.app.config.policy;
+        let n = self.infra_failures.get(env).copied().unwrap_or(0) + 1;
+        self.infra_failures.insert(env.to_string(), n);
+        let cycle = stored
+            .map(|c| format!("cycle {c}"))
+            .unwrap_or_else(|| "the cycle".into());
+        let reason = if n > policy.retry_attempts {
+            format!(
+                "{cycle} failed for infrastructure ({why}); nobody is blamed; not retried: {} failure(s) in a row                  ([policy] retry_attempts = {}); the next trigger deploys again",
+                n - 1,
+                policy.retry_attempts
+            )
+        } else {
+            let base = i64::try_from(policy.retry_backoff.as_millis()).unwrap_or(i64::MAX);
+            let delay = greenroom_core::failure::retry_delay(base, base.saturating_mul(32), n);
+            let id = self.retry_trigger_id();
+            let (tx, name, app) = (self.tx.clone(), env.to_string(), self.app.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(u64::try_from(delay).unwrap_or(0))).await;
+                let _ = tx.send(Work::Policy {
+                    env: name,
+                    event: Event::Trigger {
+                        id,
+                        source: "retry after an infrastructure error".into(),
+                        at: app.now(),
+                    },
+                });
+            });
+            format!(
+                "{cycle} failed for infrastructure ({why}); nobody is blamed; retry {n} of {} in {}",
+                policy.retry_attempts,
+                greenroom_core::time::format_span(delay)
+            )
+        };
+        tracing::warn!(environment = %env, "{reason}");
+        if let Err(e) = self
+            .app
+            .store
+            .record_decision(env, self.app.now(), "retry", &reason, &[], stored)
+            .await
+        {
+            tracing::error!("cannot record a decision: {e}");
         }
     }
 
@@ -565,11 +705,13 @@ impl Scheduler {
         let env = env.clone();
         let kind_text = if kind == CycleKind::Full { "full" } else { "partial" };
         tokio::spawn(async move {
+            let mut infra = None;
             let result = loop {
                 let (req, staged) = match scheduled_request(&app, &env, &text, false, kind == CycleKind::Full).await {
                     Ok(r) => r,
                     Err(e) => {
                         tracing::warn!(environment = %name, "cannot stage the pending set: {e:#}");
+                        infra = Some((None, format!("cannot stage the pending set: {e:#}")));
                         break CycleResult::Failed;
                     }
                 };
@@ -594,7 +736,7 @@ impl Scheduler {
                     // A blocking suite failed on several PRs at once: find the faulty one.
                     if let Ok(r) = &outcome
                         && s.set.units.len() > 1
-                        && let (Some(suite), Some(cycle)) = (super::search::failing_suite(r), r.cycle)
+                        && let (Some(suite), Some(cycle)) = (super::search::failing_gate(r), r.cycle)
                     {
                         let job = super::search::Job {
                             env: name.clone(),
@@ -614,11 +756,23 @@ impl Scheduler {
                     Ok(r) if r.result == "succeeded" => CycleResult::Passed,
                     Ok(r) if r.result == "cancelled" => CycleResult::Cancelled,
                     Ok(r) => {
+                        if r.failure_class() == Some(greenroom_core::failure::Class::Infra) {
+                            let why = r
+                                .failure
+                                .as_ref()
+                                .map(|f| match &f.subject {
+                                    Some(s) => format!("{} of {s}: {}", f.stage, f.why),
+                                    None => format!("{}: {}", f.stage, f.why),
+                                })
+                                .unwrap_or_else(|| "greenroom could not carry out the cycle".into());
+                            infra = Some((r.cycle, why));
+                        }
                         tracing::warn!(environment = %name, "cycle {:?} {}: {}", r.cycle, r.result, r.error.unwrap_or_default());
                         CycleResult::Failed
                     }
                     Err(e) => {
                         tracing::warn!(environment = %name, "scheduled cycle could not run: {e:#}");
+                        infra = Some((None, format!("the cycle could not run: {e:#}")));
                         CycleResult::Failed
                     }
                 };
@@ -627,6 +781,7 @@ impl Scheduler {
                 env: name,
                 cycle,
                 result,
+                infra,
             });
         });
     }

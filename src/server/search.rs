@@ -4,7 +4,8 @@
 //!
 //! A run deploys the base plus a subset of the staged units (the same heads
 //! the failing cycle had, `pending::stage_units`) and runs only the failing
-//! suite. Runs go to every slot of `[pending] search_pool` in parallel, or,
+//! gate: the blocking suite, or none when the deploy itself failed for the
+//! code (a build, deploy command or health check, `core::failure`). Runs go to every slot of `[pending] search_pool` in parallel, or,
 //! without a pool, to the failing environment itself one at a time. They
 //! are ordinary recorded cycles (request "culprit search …"), not subject to
 //! the policy's settle, cooldown or full-cycle interval. A run whose suite
@@ -14,8 +15,10 @@
 //! The verdict: culprits and interacting groups are excluded from the
 //! pending set (recorded by "culprit search" with the reason), their
 //! authors are told on the PR, and the environment gets a trigger so the
-//! rest is redeployed; a flaky failure or an inconclusive search blames
-//! nobody and is recorded as a decision.
+//! rest is redeployed; a flaky failure blames nobody and redeploys them
+//! all; an inconclusive search blames nobody and is recorded as a decision.
+//! A search lives in memory: after a restart the scheduler runs the failed
+//! cycle again (`Scheduler::resume_unfinished_failure`), which searches anew.
 
 use super::scheduler::Work;
 use crate::app::App;
@@ -24,6 +27,7 @@ use crate::pending::Staged;
 use crate::progress::Silent;
 use greenroom_core::compose::{self, Request};
 use greenroom_core::culprit::{Outcome, Search, SearchConfig, Unit, Verdict};
+use greenroom_core::failure::Class;
 use greenroom_core::policy::Event;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
@@ -38,21 +42,37 @@ pub struct Job {
     pub env: String,
     /// What its cycle staged.
     pub staged: Staged,
-    /// The blocking suite that failed.
-    pub suite: String,
+    /// The blocking suite that failed; `None` when the deploy itself failed
+    /// for the code (a build, a deploy command, a health check).
+    pub suite: Option<String>,
     /// The failed cycle.
     pub cycle: i64,
     /// An id for the trigger that redeploys the rest.
     pub trigger: u64,
 }
 
-/// The blocking suite a cycle report failed on, if it failed on one.
-pub fn failing_suite(report: &engine::CycleReport) -> Option<String> {
-    report
-        .suites
-        .iter()
-        .find(|s| s.result == "failed" && s.tier == "blocking")
-        .map(|s| s.name.clone())
+/// The gate a cycle failed for the code, if it did (`core::failure`): the
+/// blocking suite (`Some(Some(name))`) or the deploy itself
+/// (`Some(None)`). An infrastructure failure is no gate's: `None`.
+pub fn failing_gate(report: &engine::CycleReport) -> Option<Option<String>> {
+    if report.failure_class() != Some(Class::Code) {
+        return None;
+    }
+    let f = report.failure.as_ref()?;
+    Some(match f.stage.as_str() {
+        "verify" => Some(f.subject.clone()?),
+        _ => None,
+    })
+}
+
+impl Job {
+    /// The failing gate in words.
+    fn gate(&self) -> String {
+        match &self.suite {
+            Some(s) => format!("blocking suite `{s}`"),
+            None => "the deploy (build, deploy or health check)".into(),
+        }
+    }
 }
 
 async fn record(app: &App, env: &str, kind: &str, reason: &str, cycle: Option<i64>) {
@@ -115,13 +135,15 @@ async fn run_once(
         cancel: None,
         merged: staged.1,
         full: false,
-        suites_only: Some(vec![job.suite.clone()]),
+        suites_only: Some(job.suite.iter().cloned().collect()),
     };
     match engine::deploy(&app, &req, &Silent).await {
         Ok(r) if r.result == "succeeded" => (run, Outcome::Pass, format!("cycle {:?} passed", r.cycle)),
-        Ok(r) if failing_suite(&r).as_deref() == Some(job.suite.as_str()) => {
-            (run, Outcome::Fail, format!("cycle {:?}: {} failed", r.cycle, job.suite))
-        }
+        Ok(r) if failing_gate(&r).as_ref() == Some(&job.suite) => (
+            run,
+            Outcome::Fail,
+            format!("cycle {:?}: {} failed", r.cycle, job.gate()),
+        ),
         Ok(r) => (
             run,
             Outcome::Infra,
@@ -165,9 +187,9 @@ pub async fn run(app: Arc<App>, tx: UnboundedSender<Work>, job: Job) {
         &job.env,
         "search",
         &format!(
-            "culprit search for cycle {}: blocking suite `{}` failed with {} units staged; {} slot(s)",
+            "culprit search for cycle {}: {} failed with {} units staged; {} slot(s)",
             job.cycle,
-            job.suite,
+            job.gate(),
             job.staged.set.units.len(),
             instances.len()
         ),
@@ -215,8 +237,8 @@ pub async fn run(app: Arc<App>, tx: UnboundedSender<Work>, job: Job) {
                 blamed.push((
                     members,
                     format!(
-                        "fails blocking suite `{}` on its own (culprit search for cycle {}, {} runs)",
-                        job.suite,
+                        "fails {} on its own (culprit search for cycle {}, {} runs)",
+                        job.gate(),
                         job.cycle,
                         search.runs()
                     ),
@@ -228,8 +250,8 @@ pub async fn run(app: Arc<App>, tx: UnboundedSender<Work>, job: Job) {
                     .flat_map(|u| search.unit(u).map(|u| u.members.clone()).unwrap_or_default())
                     .collect();
                 let reason = format!(
-                    "fails blocking suite `{}` only together with {} (an interaction; culprit search for cycle {})",
-                    job.suite,
+                    "fails {} only together with {} (an interaction; culprit search for cycle {})",
+                    job.gate(),
                     members.join(", "),
                     job.cycle
                 );
@@ -279,12 +301,21 @@ pub async fn run(app: Arc<App>, tx: UnboundedSender<Work>, job: Job) {
                 &job.env,
                 "search",
                 &format!(
-                    "culprit search for cycle {}: `{}` passed on a re-run: flaky, nobody is blamed",
-                    job.cycle, job.suite
+                    "culprit search for cycle {}: {} passed on a re-run: flaky, nobody is blamed; the environment is deployed again",
+                    job.cycle,
+                    job.gate()
                 ),
                 Some(job.cycle),
             )
             .await;
+            let _ = tx.send(Work::Policy {
+                env: job.env.clone(),
+                event: Event::Trigger {
+                    id: job.trigger,
+                    source: format!("cycle {} failed on a flaky gate", job.cycle),
+                    at: app.now(),
+                },
+            });
         }
         Some(Verdict::Inconclusive { reason }) => {
             record(

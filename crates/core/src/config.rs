@@ -824,6 +824,8 @@ struct RawPolicy {
     cooldown: Option<Spanned<String>>,
     settle: Option<Spanned<String>>,
     drain_timeout: Option<Spanned<String>>,
+    retry_backoff: Option<Spanned<String>>,
+    retry_attempts: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -943,6 +945,23 @@ fn validate_policy(cx: &mut Ctx<'_>, raw: Option<&RawPolicy>) -> PolicyConfig {
             }
         },
     };
+    let retry_attempts = match &rp.retry_attempts {
+        None => d.retry_attempts,
+        Some(m) => match u32::try_from(*m.get_ref()) {
+            Ok(n) if n <= 20 => n,
+            _ => {
+                cx.err(
+                    m.span(),
+                    "policy.retry_attempts",
+                    format!(
+                        "must be between 0 and 20 (infrastructure failures in a row that are retried), not {}",
+                        m.get_ref()
+                    ),
+                );
+                d.retry_attempts
+            }
+        },
+    };
     PolicyConfig {
         full_interval: cx.duration(&rp.full_interval, "policy.full_interval".into(), d.full_interval),
         poll_interval: cx.duration(&rp.poll_interval, "policy.poll_interval".into(), d.poll_interval),
@@ -950,6 +969,8 @@ fn validate_policy(cx: &mut Ctx<'_>, raw: Option<&RawPolicy>) -> PolicyConfig {
         cooldown: cx.duration_or_zero(&rp.cooldown, "policy.cooldown".into(), d.cooldown),
         settle: cx.duration_or_zero(&rp.settle, "policy.settle".into(), d.settle),
         drain_timeout: cx.duration(&rp.drain_timeout, "policy.drain_timeout".into(), d.drain_timeout),
+        retry_backoff: cx.duration(&rp.retry_backoff, "policy.retry_backoff".into(), d.retry_backoff),
+        retry_attempts,
     }
 }
 
@@ -2227,6 +2248,7 @@ mod policy_tests {
                 cooldown: Duration::from_secs(600),
                 settle: Duration::ZERO,
                 drain_timeout: Duration::from_secs(120),
+                ..PolicyConfig::default()
             }
         );
     }
@@ -2238,6 +2260,20 @@ mod policy_tests {
         )
         .expect_err("bad policy");
         insta::assert_snapshot!(e.to_string());
+    }
+
+    #[test]
+    fn infrastructure_retries() {
+        let c = parse_text("[policy]\nretry_backoff = \"30s\"\nretry_attempts = 0\n").expect("valid");
+        assert_eq!(c.policy.retry_backoff, Duration::from_secs(30));
+        assert_eq!(c.policy.retry_attempts, 0);
+        let e = parse_text("[policy]\nretry_attempts = 99\nretry_backoff = \"0s\"\n").expect_err("out of range");
+        let text = e.to_string();
+        assert!(
+            text.contains("policy.retry_attempts") && text.contains("between 0 and 20"),
+            "{text}"
+        );
+        assert!(text.contains("policy.retry_backoff"), "{text}");
     }
 
     #[test]

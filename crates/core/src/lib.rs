@@ -13,6 +13,7 @@ pub mod command;
 pub mod compose;
 pub mod config;
 pub mod culprit;
+pub mod failure;
 pub mod impact;
 pub mod lease;
 pub mod manifest;

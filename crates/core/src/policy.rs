@@ -47,6 +47,10 @@ pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(30 * 60);
 pub const DEFAULT_SETTLE: Duration = Duration::from_secs(5 * 60);
 /// Default time a drain may take before the cycle starts anyway.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// The first wait before a cycle that failed for infrastructure is retried.
+pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_secs(60);
+/// How many infrastructure failures in a row are retried.
+pub const DEFAULT_RETRY_ATTEMPTS: u32 = 5;
 
 /// The numbers of the policy (`[policy]` in `greenroom.toml`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +67,12 @@ pub struct PolicyConfig {
     pub settle: Duration,
     /// How long a drain may take before the (re)deploy goes ahead anyway.
     pub drain_timeout: Duration,
+    /// A scheduled cycle that failed for infrastructure (`core::failure`) is
+    /// retried after this long, doubled for each failure in a row (at most
+    /// 32 times it).
+    pub retry_backoff: Duration,
+    /// How many infrastructure failures in a row are retried (0: none).
+    pub retry_attempts: u32,
 }
 
 impl Default for PolicyConfig {
@@ -74,6 +84,8 @@ impl Default for PolicyConfig {
             cooldown: DEFAULT_COOLDOWN,
             settle: DEFAULT_SETTLE,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            retry_backoff: DEFAULT_RETRY_BACKOFF,
+            retry_attempts: DEFAULT_RETRY_ATTEMPTS,
         }
     }
 }

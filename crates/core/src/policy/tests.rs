@@ -763,6 +763,7 @@ fn config() -> impl Strategy<Value = PolicyConfig> {
             cooldown: Duration::from_secs(cooldown_m * 60),
             settle: Duration::from_secs(settle_m * 60),
             drain_timeout: Duration::from_secs(drain_m * 60),
+            ..PolicyConfig::default()
         })
 }
 
