@@ -9,50 +9,8 @@
 
 mod common;
 
+use common::pending::{change, forge_dir};
 use common::*;
-use std::path::{Path, PathBuf};
-
-/// A change: a commit on top of `main` by `author`, exposed as `refs/pending/N`.
-fn change(repo: &Path, n: u64, author: &str, when: &str, file: &str, text: &str) -> String {
-    git(repo, &["checkout", "-q", "-b", &format!("change-{n}"), "main"]);
-    std::fs::write(repo.join(file), text).expect("write");
-    git(repo, &["add", file]);
-    let email = format!("{author}@example.com");
-    let date = format!("{when} +0000");
-    let out = std::process::Command::new("git")
-        .args([
-            "-c",
-            &format!("user.name={author}"),
-            "-c",
-            &format!("user.email={email}"),
-        ])
-        .args(["commit", "-q", "-m", &format!("change {n} by {author}")])
-        .env("GIT_AUTHOR_DATE", &date)
-        .env("GIT_COMMITTER_DATE", &date)
-        .current_dir(repo)
-        .output()
-        .expect("git commit");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let head = git(repo, &["rev-parse", "HEAD"]);
-    git(repo, &["update-ref", &format!("refs/pending/{n}"), &head]);
-    git(repo, &["checkout", "-q", "main"]);
-    head
-}
-
-fn forge_dir(state: &Path, repo: &str) -> PathBuf {
-    let root = state.join("forge-git");
-    std::fs::read_dir(&root)
-        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&format!("{repo}-")))
-                && p.join("statuses.jsonl").exists()
-        })
-        .unwrap_or_else(|| panic!("no feedback directory for {repo} under {}", root.display()))
-}
 
 #[test]
 fn pending_changes_are_staged_deployed_and_told() {

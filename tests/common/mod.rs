@@ -24,6 +24,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod pending;
+
 /// The binary under test.
 pub const EXE: &str = env!("CARGO_BIN_EXE_greenroom");
 
