@@ -166,6 +166,7 @@ pub async fn run(app: Arc<App>, tx: UnboundedSender<Work>, job: Job) {
     };
     let cfg = SearchConfig {
         slots: instances.len().max(1),
+        flake_rerun: app.config.pending.flake_rerun,
         ..SearchConfig::default()
     };
     let mut search = match Search::new(units, cfg) {

@@ -146,6 +146,10 @@ pub struct PendingConfig {
     /// The pool whose free slots run the culprit search in parallel (none:
     /// the search runs on the failing environment itself, one run at a time).
     pub search_pool: Option<String>,
+    /// Re-run the failing gate first to rule out a flake (issue #4's rule;
+    /// the default). Without it, the culprit failing alone is the
+    /// reproduction: one run fewer per search, and a flake costs a search.
+    pub flake_rerun: bool,
 }
 
 impl Default for PendingConfig {
@@ -162,6 +166,7 @@ impl Default for PendingConfig {
             staging_ref: None,
             staging_tags: 0,
             search_pool: None,
+            flake_rerun: true,
         }
     }
 }
@@ -749,6 +754,7 @@ struct RawPending {
     staging_ref: Option<Spanned<String>>,
     staging_tags: Option<Spanned<i64>>,
     search_pool: Option<Spanned<String>>,
+    flake_rerun: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -1894,6 +1900,7 @@ fn validate_pending(cx: &mut Ctx<'_>, raw: Option<&RawPending>) -> PendingConfig
         out.bot = l;
     }
     out.check_permissions = r.check_permissions;
+    out.flake_rerun = r.flake_rerun.unwrap_or(out.flake_rerun);
     if let Some(s) = &r.staging_ref {
         let v = s.get_ref().trim();
         if !v.starts_with("refs/") || crate::refname::check(v).is_err() {
