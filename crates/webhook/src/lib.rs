@@ -42,6 +42,7 @@ mod gitlab;
 pub mod headers;
 mod json;
 mod package;
+pub mod slack;
 mod verify;
 
 pub use error::{VerifyError, WebhookError};

@@ -189,7 +189,7 @@ fn hmac_sha256(secret: &[u8], body: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-fn new_mac(secret: &[u8]) -> HmacSha256 {
+pub(crate) fn new_mac(secret: &[u8]) -> HmacSha256 {
     // HMAC accepts keys of any length (long keys are hashed), so this never fails;
     // the fallback keeps the function total without a panic path.
     <HmacSha256 as Mac>::new_from_slice(secret).unwrap_or_else(|_| {
@@ -257,7 +257,7 @@ pub fn verify_gitlab_token(secret: &[u8], presented: Option<&str>) -> Result<(),
 
 /// Hex digits to bytes; `None` on a non-hex character. An odd count of hex
 /// digits decodes to nothing, so the caller reports it as a length problem.
-fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_hex(hex: &str) -> Option<Vec<u8>> {
     let digits = hex.as_bytes();
     if !digits.len().is_multiple_of(2) {
         return if digits.iter().all(u8::is_ascii_hexdigit) {
