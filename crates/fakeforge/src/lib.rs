@@ -12,6 +12,10 @@
 //! `ROUTES` table, which is also what its router matches against, so the
 //! contract test can check them against the forge's published description.
 //!
+//! [`FakeSlack`] stands in for a Slack incoming webhook (it checks Block Kit
+//! as Slack documents it) and [`FakeHook`] for any JSON webhook receiver;
+//! both can be told to fail, for retries.
+//!
 //! It must stay small and faithful: when the real forge answers 401, 404 or
 //! 422, so does the fake, with the real forge's error shape.
 
@@ -19,9 +23,11 @@
 
 mod github;
 mod gitlab;
+mod slack;
 
 pub use github::{FakeGithub, FileChange, GhComment, GhDeployment, GhDeploymentStatus, GhStatus, NewPr};
 pub use gitlab::{FakeGitlab, GlMember, GlNote, GlStatus, MrDiff, NewMr};
+pub use slack::{FakeHook, FakeSlack, HookDelivery, SlackMessage};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -91,6 +97,8 @@ pub(crate) struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Option<Value>,
+    /// A plain-text body instead (Slack answers `ok` or an error code).
+    pub text: Option<String>,
 }
 
 impl Reply {
@@ -99,6 +107,16 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: Some(body),
+            text: None,
+        }
+    }
+
+    pub fn text(status: u16, text: &str) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: None,
+            text: Some(text.to_string()),
         }
     }
 
@@ -253,12 +271,16 @@ async fn serve(State(ctx): State<Ctx>, req: axum::extract::Request) -> Response 
     for (k, v) in &reply.headers {
         builder = builder.header(k.as_str(), v.as_str());
     }
-    let body = match &reply.body {
-        Some(v) => {
+    let body = match (&reply.body, &reply.text) {
+        (Some(v), _) => {
             builder = builder.header("content-type", "application/json; charset=utf-8");
             Body::from(serde_json::to_vec(v).unwrap_or_default())
         }
-        None => Body::empty(),
+        (None, Some(t)) => {
+            builder = builder.header("content-type", "text/plain; charset=utf-8");
+            Body::from(t.clone())
+        }
+        (None, None) => Body::empty(),
     };
     builder.body(body).unwrap_or_else(|_| {
         let mut r = Response::new(Body::empty());
