@@ -83,6 +83,9 @@ pub struct App {
     pub process: HolderProcess,
     /// How to start the process driver's supervisor (this binary + `__supervise`).
     pub supervisor: Vec<OsString>,
+    /// Through what actions reach greenroom, for the audit trail: `cli`
+    /// (the default), `api`, `schedule`, `chat`.
+    pub surface: String,
 }
 
 impl App {
@@ -118,6 +121,7 @@ impl App {
             holder: holder.unwrap_or_else(identity::default_holder),
             process: identity::this_process(),
             supervisor: vec![exe.into_os_string(), OsString::from("__supervise")],
+            surface: "cli".into(),
         };
         app.reap_interrupted().await?;
         Ok(app)

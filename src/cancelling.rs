@@ -65,6 +65,15 @@ pub async fn cancel(app: &App, target: &Target, by: &str, reason: &str) -> anyho
     let mut out = Vec::new();
     for c in chosen {
         if app.store.request_cancel(c.id, by, reason, app.now()).await? {
+            crate::audit::record(
+                app,
+                "cancel",
+                &c.environment,
+                &format!("cancel cycle {}", c.id),
+                reason,
+                Some(c.id),
+            )
+            .await;
             // The first request wins: report who it is.
             let first = app.store.cancel_requested(c.id).await?;
             out.push(Cancelled {

@@ -73,6 +73,10 @@ pub enum Command {
     Resume(EnvArg),
     /// Stop a running cycle before its next step (recorded as cancelled, with who and why)
     Cancel(CancelArgs),
+    /// Redeploy a recorded manifest (`previous`, an id, or a version); locks continuous deployment until resumed
+    Rollback(RollbackArgs),
+    /// Every action that changed an environment: who, when, through what, why
+    Audit(AuditArgs),
     /// Which components, commits and PRs differ between two cycles or manifests
     Diff(DiffArgs),
     /// Show a component's captured output
@@ -206,6 +210,35 @@ pub struct PauseArgs {
     /// Why (shown in status and recorded with the decision)
     #[arg(long, default_value = "")]
     pub reason: String,
+}
+
+/// `rollback` arguments.
+#[derive(Args, Debug)]
+pub struct RollbackArgs {
+    /// Environment or slot [default: the first environment]
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// `previous` (the last manifest that succeeded there before this one),
+    /// a manifest id (prefix), or a version (tag, image tag, commit prefix)
+    #[arg(long, value_name = "MANIFEST|previous|VERSION", default_value = "previous")]
+    pub to: String,
+    /// Why (recorded with the rollback, the pause and the faulty mark)
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Show what would be deployed, in which order; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `audit` arguments.
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// Environment, slot or pool [default: all]
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// How many actions
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
 }
 
 /// `cancel` arguments.
@@ -454,6 +487,36 @@ async fn run_remote(cli: &Cli, c: &Client) -> anyhow::Result<Option<i32>> {
             }
             if report.ok() { 0 } else { 1 }
         }
+        Command::Rollback(a) => {
+            let env = remote_env(c, a.env.as_deref()).await?;
+            let body = json!({"to": a.to, "reason": a.reason, "dry_run": a.dry_run});
+            let (_, report): (_, CycleReport) = c
+                .post(
+                    &format!("/environments/{}/rollback", segment(&env)),
+                    &body,
+                    &accept_failed,
+                )
+                .await?;
+            if cli.json {
+                print_json(&report)?;
+            } else {
+                print!("{}", render_cycle(&report, crate::app::SystemClock.now()));
+            }
+            if report.ok() { 0 } else { 1 }
+        }
+        Command::Audit(a) => {
+            let mut path = format!("/audit?limit={}", a.limit.clamp(1, 1000));
+            if let Some(e) = &a.env {
+                path.push_str(&format!("&environment={}", segment(e)));
+            }
+            let rows: Vec<crate::audit::AuditView> = c.get(&path).await?;
+            if cli.json {
+                print_json(&rows)?;
+            } else {
+                print!("{}", crate::audit::render(&rows));
+            }
+            0
+        }
         Command::Status(a) => {
             let st = c.status(a.env.as_deref()).await?;
             if cli.json {
@@ -644,6 +707,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 merged: Default::default(),
                 full: a.full,
                 suites_only: None,
+                rollback: None,
             };
             let reporter: Box<dyn Reporter> = if cli.json {
                 Box::new(Silent)
@@ -696,6 +760,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             };
             let done = crate::cancelling::cancel(&app, &target, &app.holder, &a.reason).await?;
             print_cancelled(&cli, &done)?;
+            Ok(0)
+        }
+        Command::Rollback(a) => {
+            let app = open(&cli).await?;
+            let env = default_env(&app, a.env.as_deref())?;
+            let req = crate::rollback::RollbackRequest {
+                env,
+                to: a.to.clone(),
+                reason: a.reason.clone(),
+                dry_run: a.dry_run,
+            };
+            let reporter: Box<dyn Reporter> = if cli.json {
+                Box::new(Silent)
+            } else {
+                Box::new(Human::new())
+            };
+            let report = crate::rollback::rollback(&app, &req, reporter.as_ref()).await?;
+            finish_cycle_output(&cli, &report, &app)
+        }
+        Command::Audit(a) => {
+            let app = open(&cli).await?;
+            let rows = crate::audit::list(&app, a.env.as_deref(), a.limit.clamp(1, 10_000)).await?;
+            if cli.json {
+                print_json(&rows)?;
+            } else {
+                print!("{}", crate::audit::render(&rows));
+            }
             Ok(0)
         }
         Command::Diff(a) => {
@@ -949,6 +1040,19 @@ async fn lease_command(cli: &Cli, a: &LeaseArgs) -> anyhow::Result<i32> {
     )
     .await?;
     let name = held.instance.name.clone();
+    crate::audit::record(
+        &app,
+        "lease",
+        &name,
+        &if a.command.is_empty() {
+            format!("leased for {}", humantime::format_duration(ttl))
+        } else {
+            format!("leased while running {}", a.command.join(" "))
+        },
+        &reason,
+        None,
+    )
+    .await;
     if a.command.is_empty() {
         // A lease the holder already had gets the new duration.
         let l = if held.taken {

@@ -196,6 +196,12 @@ pub async fn release(app: &App, instance: &str, force: bool) -> anyhow::Result<O
     if !app.store.release(instance, l.token).await? {
         anyhow::bail!("the lease on {instance} changed while releasing it; run the command again");
     }
+    let detail = if l.holder == app.holder {
+        "released".to_string()
+    } else {
+        format!("released {}'s lease (forced)", l.holder)
+    };
+    crate::audit::record(app, "release", instance, &detail, &l.reason, None).await;
     Ok(Some(l))
 }
 

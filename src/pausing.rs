@@ -33,6 +33,7 @@ fn scheduled_environment(app: &App, name: &str) -> anyhow::Result<()> {
 pub async fn pause(app: &App, env: &str, by: &str, reason: &str) -> anyhow::Result<PauseRecord> {
     scheduled_environment(app, env)?;
     app.store.set_pause(env, true, by, reason, app.now()).await?;
+    crate::audit::record(app, "pause", env, "scheduled cycles paused", reason, None).await;
     app.store
         .pause(env)
         .await?
@@ -47,6 +48,7 @@ pub async fn resume(app: &App, env: &str, by: &str) -> anyhow::Result<PauseRecor
         _ => return Err(input(format!("{env} is not paused"))),
     }
     app.store.set_pause(env, false, by, "", app.now()).await?;
+    crate::audit::record(app, "resume", env, "scheduled cycles resumed", "", None).await;
     app.store
         .pause(env)
         .await?

@@ -263,6 +263,7 @@ async fn deploy(app: &App, reporter: &Human, args: &[&str]) -> anyhow::Result<en
             merged: Default::default(),
             full: false,
             suites_only: None,
+            rollback: None,
         },
         reporter,
     )

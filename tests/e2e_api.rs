@@ -135,6 +135,8 @@ role = "viewer"
         ("/api/v1/manifests/{id}", "get"),
         ("/api/v1/deliveries", "get"),
         ("/api/v1/decisions", "get"),
+        ("/api/v1/audit", "get"),
+        ("/api/v1/environments/{name}/rollback", "post"),
         ("/api/v1/openapi.json", "get"),
     ] {
         assert!(
@@ -310,6 +312,41 @@ role = "viewer"
     assert_eq!(r["released"][0]["lease"]["holder"], "bob", "{r}");
     let r = c.post("/api/v1/environments/staging/release", BOB, "", 200);
     assert_eq!(r["released"], serde_json::json!([]), "{r}");
+
+    // A rollback through the API: the viewer may not; bob rolls back to what
+    // ran before his deploy, which pauses staging. The audit trail shows it
+    // all, through the API, as bob.
+    c.post("/api/v1/environments/staging/rollback", VIC, "{}", 403);
+    c.post("/api/v1/environments/staging/rollback", BOB, r#"{"to": 12}"#, 400);
+    let rolled = wait_until("bob's rollback to get staging", || {
+        let (code, text) = request(
+            port,
+            "POST",
+            "/api/v1/environments/staging/rollback",
+            Some(BOB),
+            Some(r#"{"reason": "ogr#1 breaks the API"}"#),
+        );
+        if code == 409 {
+            return None;
+        }
+        c.bodies.push(text.clone());
+        Some((code, text))
+    });
+    assert_eq!(rolled.0, 200, "{}", rolled.1);
+    let rolled: Value = serde_json::from_str(&rolled.1).expect("JSON report");
+    assert_ne!(rolled["manifest"], manifest.as_str(), "{rolled}");
+    let staging = c.get("/api/v1/environments/staging", Some(VIC), 200);
+    assert_eq!(staging["paused"], true, "{staging}");
+    let audit = c.get("/api/v1/audit?environment=staging", Some(VIC), 200);
+    let rows = audit.as_array().expect("rows");
+    assert_eq!(rows[0]["action"], "rollback", "{audit}");
+    assert_eq!(rows[0]["actor"], "bob", "{audit}");
+    assert_eq!(rows[0]["surface"], "api", "{audit}");
+    assert_eq!(rows[0]["reason"], "ogr#1 breaks the API", "{audit}");
+    for action in ["pause", "release", "lease", "deploy"] {
+        assert!(rows.iter().any(|r| r["action"] == action), "{action} missing: {audit}");
+    }
+    c.get("/api/v1/audit?environment=solo", Some(BOB), 403);
 
     // No token ever comes back.
     for b in &c.bodies {

@@ -235,3 +235,104 @@ fn command_driver_gets_the_manifest_and_keeps_secrets() {
     );
     assert!(files_containing(&sb.state, SECRET.as_bytes()).is_empty());
 }
+
+#[test]
+fn rollback_redeploys_the_previous_manifest_in_rollback_order_and_locks_deployment() {
+    let sb = setup();
+    // Roll the storage layer (api) back first, whatever the dependencies say.
+    let text = std::fs::read_to_string(&sb.config).expect("config").replace(
+        "components = [\"api\", \"worker\"]\n",
+        "components = [\"api\", \"worker\"]\nrollback_order = [\"api\"]\n",
+    );
+    sb.write_config(&text);
+    let out = sb.root.join("out");
+    let (api_main, worker_main) = (sb.rev("api", "main"), sb.rev("worker", "main"));
+    let good = sb.json(&[
+        "--as",
+        "alice",
+        "deploy",
+        "--env",
+        "cmd",
+        "--reason",
+        "good",
+        "--release",
+    ]);
+    assert_eq!(good["result"], "succeeded", "{good:#}");
+    let bad = sb.json(&[
+        "--as",
+        "alice",
+        "deploy",
+        "--env",
+        "cmd",
+        "--release",
+        "api=1",
+        "worker=2",
+    ]);
+    assert_eq!(bad["result"], "succeeded", "{bad:#}");
+    let bad_manifest = bad["manifest"].as_str().expect("manifest").to_string();
+
+    let plan = sb.json(&["--as", "bob", "rollback", "--env", "cmd", "--dry-run"]);
+    assert_eq!(plan["manifest"], good["manifest"], "{plan:#}");
+    let before = events(&sb).len();
+    let r = sb.json(&["--as", "bob", "rollback", "--env", "cmd", "--reason", "api answers 500"]);
+    assert_eq!(r["result"], "succeeded", "{r:#}");
+    assert_eq!(r["manifest"], good["manifest"], "the recorded manifest, exactly");
+    let c = r["cycle"].as_i64().expect("cycle");
+    let deploys: Vec<String> = events(&sb)[before..]
+        .iter()
+        .filter(|e| e.starts_with("deploy "))
+        .cloned()
+        .collect();
+    assert_eq!(
+        deploys,
+        [
+            format!("deploy api {c} {api_main}"),
+            format!("deploy worker {c} {worker_main}")
+        ],
+        "rollback_order: api first"
+    );
+    // The deploy commands are told it is a rollback, and of what.
+    let env = env_file(&out.join(format!("deploy-worker-{c}.env")));
+    assert_eq!(env["GREENROOM_ROLLBACK"], "1");
+    assert_eq!(env["GREENROOM_PREVIOUS_MANIFEST"], bad_manifest);
+
+    // Continuous deployment is locked until someone resumes it.
+    let st = sb.status("cmd");
+    assert_eq!(st["paused"]["paused"], true, "{st:#}");
+    let why = st["paused"]["reason"].as_str().expect("reason");
+    assert!(why.contains("rolled back") && why.contains("resume"), "{why}");
+
+    // The bad manifest is no target any more; nothing else is either.
+    let again = sb.run(&["--as", "bob", "rollback", "--env", "cmd"]).expect(2);
+    assert!(again.all().contains("nothing to roll cmd back to"), "{}", again.all());
+    let missing = sb
+        .run(&["--as", "bob", "rollback", "--env", "cmd", "--to", "v9.9.9"])
+        .expect(2);
+    assert!(missing.all().contains("v9.9.9"), "{}", missing.all());
+
+    // Every action is in the audit trail, with who, how and why.
+    let audit = sb.json(&["audit", "--env", "cmd"]);
+    let rows = audit.as_array().expect("rows");
+    let actions: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|a| (a["action"].as_str().unwrap_or(""), a["actor"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("rollback", "bob"),
+            ("pause", "bob"),
+            ("deploy", "alice"),
+            ("deploy", "alice")
+        ],
+        "{audit:#}"
+    );
+    assert!(rows.iter().all(|a| a["surface"] == "cli"), "{audit:#}");
+    assert_eq!(rows[0]["reason"], "api answers 500");
+    assert_eq!(rows[0]["cycle"], c);
+    sb.ok(&["--as", "bob", "resume", "--env", "cmd"]);
+    assert_eq!(
+        sb.json(&["audit", "--env", "cmd", "--limit", "1"])[0]["action"],
+        "resume"
+    );
+}

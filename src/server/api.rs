@@ -245,6 +245,7 @@ fn as_user(app: &App, who: &User) -> App {
         holder: who.name.clone(),
         process: app.process.clone(),
         supervisor: app.supervisor.clone(),
+        surface: "api".into(),
     }
 }
 
@@ -483,6 +484,21 @@ pub struct DeployBody {
     /// Why (recorded on the lease).
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+/// A rollback.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackBody {
+    /// `previous` (default), a manifest id (prefix), or a version (tag, image tag, commit prefix).
+    #[serde(default)]
+    pub to: Option<String>,
+    /// Why (recorded with the rollback, the pause and the faulty mark).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Plan only.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// Take a lease.
@@ -850,6 +866,7 @@ async fn deploy(
         merged: Default::default(),
         full: false,
         suites_only: None,
+        rollback: None,
     };
     let app = as_user(&s.app, who);
     // Run detached: a client that hangs up must not cancel a cycle halfway
@@ -869,6 +886,84 @@ async fn deploy(
         StatusCode::UNPROCESSABLE_ENTITY
     };
     Ok((status, Json(report)).into_response())
+}
+
+/// Roll back.
+#[utoipa::path(post, path = "/api/v1/environments/{name}/rollback", tag = "write",
+    description = "Redeploys a recorded manifest (`previous`, an id, or a version) as the caller, in rollback order; locks continuous deployment of the environment until resumed and marks the replaced manifest faulty there. Needs deployer on the environment.",
+    params(("name" = String, Path, description = "environment or slot")),
+    request_body = RollbackBody,
+    responses((status = 200, description = "the cycle report (as `greenroom rollback --json`)", body = Object),
+        (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError),
+        (status = 409, body = ApiError), (status = 422, description = "the rollback cycle failed", body = Object)),
+    security(("bearer" = [])))]
+async fn rollback(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    bytes: axum::body::Bytes,
+) -> Result<Response, Fail> {
+    let who = user(&s, &headers)?;
+    require(&s.app, who, &name, Role::Deployer)?;
+    let b: RollbackBody = if bytes.is_empty() {
+        RollbackBody {
+            to: None,
+            reason: None,
+            dry_run: false,
+        }
+    } else {
+        body_required(&bytes)?
+    };
+    let req = crate::rollback::RollbackRequest {
+        env: name,
+        to: b.to.unwrap_or_else(|| "previous".into()),
+        reason: b.reason.or_else(|| Some(format!("API rollback by {}", who.name))),
+        dry_run: b.dry_run,
+    };
+    let app = as_user(&s.app, who);
+    // Detached, like a deploy: a client hanging up does not stop it halfway.
+    let report: CycleReport = tokio::spawn(async move { crate::rollback::rollback(&app, &req, &Silent).await })
+        .await
+        .map_err(|e| {
+            Fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the rollback task failed: {e}"),
+            )
+        })??;
+    let status = if report.ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((status, Json(report)).into_response())
+}
+
+/// The audit trail.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "read",
+    description = "Every action that changed an environment (deploy, rollback, pause, resume, lease, release, cancel): who, when, through which surface, why; newest first, on the environments the caller may view.",
+    params(ListQuery),
+    responses((status = 200, body = Vec<crate::audit::AuditView>), (status = 401, body = ApiError), (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+async fn list_audit(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Answer<Vec<crate::audit::AuditView>> {
+    let who = user(&s, &headers)?;
+    let n = limit(q.limit);
+    let rows = match &q.environment {
+        Some(e) => {
+            require(&s.app, who, e, Role::Viewer)?;
+            crate::audit::list(&s.app, Some(e), n).await?
+        }
+        None => crate::audit::list(&s.app, None, MAX_LIMIT)
+            .await?
+            .into_iter()
+            .filter(|a| may_view(&s.app, who, &a.environment))
+            .take(usize::try_from(n).unwrap_or(usize::MAX))
+            .collect(),
+    };
+    Ok(Json(rows))
 }
 
 /// Take a lease.
@@ -928,6 +1023,15 @@ async fn lease(
         },
     )
     .await?;
+    crate::audit::record(
+        &app,
+        "lease",
+        &held.instance.name,
+        &format!("leased for {}", humantime::format_duration(ttl)),
+        &b.reason,
+        None,
+    )
+    .await;
     // A lease the user already had is extended to the asked time.
     let lease = if held.taken {
         held.lease
@@ -1094,7 +1198,9 @@ async fn cancel_cycle(
         get_manifest,
         list_deliveries,
         list_decisions,
+        list_audit,
         deploy,
+        rollback,
         lease,
         release,
         pause,
@@ -1157,6 +1263,7 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/environments", get(list_environments))
         .route("/environments/{name}", get(get_environment))
         .route("/environments/{name}/deploy", post(deploy))
+        .route("/environments/{name}/rollback", post(rollback))
         .route("/environments/{name}/lease", post(lease))
         .route("/environments/{name}/release", post(release))
         .route("/environments/{name}/pause", post(pause))
@@ -1168,6 +1275,7 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/manifests/{id}", get(get_manifest))
         .route("/deliveries", get(list_deliveries))
         .route("/decisions", get(list_decisions))
+        .route("/audit", get(list_audit))
         .fallback(|| async {
             Fail(
                 StatusCode::NOT_FOUND,
@@ -1184,7 +1292,7 @@ mod tests {
     fn the_document_lists_every_route() {
         let doc = serde_json::to_value(openapi()).unwrap_or_default();
         let paths = doc["paths"].as_object().map(|p| p.len()).unwrap_or(0);
-        assert_eq!(paths, 15, "{doc:#}");
+        assert_eq!(paths, 17, "{doc:#}");
         assert!(doc["openapi"].as_str().unwrap_or("").starts_with("3."));
     }
 

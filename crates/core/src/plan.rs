@@ -41,6 +41,24 @@ pub fn stop_order(config: &Config, env: &Environment) -> Vec<String> {
     order
 }
 
+/// Rollback order (seed 003: "the git storage layer first"): the
+/// environment's `rollback_order` first, in that order, then the other
+/// components in stop order (dependents first).
+pub fn rollback_order(config: &Config, env: &Environment) -> Vec<String> {
+    let mut order: Vec<String> = env
+        .rollback_order
+        .iter()
+        .filter(|c| env.components.contains(c))
+        .cloned()
+        .collect();
+    for c in stop_order(config, env) {
+        if !order.contains(&c) {
+            order.push(c);
+        }
+    }
+    order
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +92,10 @@ mod tests {
         let env = c.environments[0].clone();
         assert_eq!(deploy_order(&c, &env), vec!["c2", "c0", "c1", "c3"]);
         assert_eq!(stop_order(&c, &env), vec!["c3", "c1", "c0", "c2"]);
+        assert_eq!(rollback_order(&c, &env), stop_order(&c, &env));
+        let mut env = env;
+        env.rollback_order = vec!["c2".into(), "c3".into()];
+        assert_eq!(rollback_order(&c, &env), vec!["c2", "c3", "c1", "c0"]);
     }
 
     proptest! {

@@ -1691,6 +1691,148 @@ impl Store {
     }
 }
 
+/// A manifest rolled back on an environment as faulty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FaultyRecord {
+    /// Manifest id.
+    pub manifest: String,
+    /// Environment instance it was rolled back on.
+    pub environment: String,
+    /// Who rolled it back.
+    pub marked_by: String,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub marked_at: Millis,
+}
+
+/// One action that changed an environment (issue #5 point 9).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditRecord {
+    /// Row id (0 before it is stored).
+    pub id: i64,
+    /// When.
+    pub at: Millis,
+    /// Who: a person's or a process's name.
+    pub actor: String,
+    /// Through what: `cli`, `api`, `chat`, `comment`, `schedule`.
+    pub surface: String,
+    /// `deploy`, `rollback`, `pause`, `resume`, `lease`, `release`, `cancel`, `override`, `approve`.
+    pub action: String,
+    /// The environment instance.
+    pub environment: String,
+    /// What exactly (the request, the manifest).
+    pub detail: String,
+    /// Why, as given.
+    pub reason: String,
+    /// The cycle it started, if any.
+    pub cycle_id: Option<i64>,
+}
+
+/// Faulty manifests and the audit trail.
+impl Store {
+    /// Marks `manifest` as faulty on `environment` (the last mark wins).
+    pub async fn mark_faulty(&self, f: &FaultyRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO faulty_manifests (manifest, environment, marked_by, reason, marked_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (manifest, environment) DO UPDATE SET marked_by = excluded.marked_by, reason = excluded.reason, marked_at = excluded.marked_at",
+        )
+        .bind(&f.manifest)
+        .bind(&f.environment)
+        .bind(&f.marked_by)
+        .bind(&f.reason)
+        .bind(f.marked_at)
+        .execute(&self.pool)
+        .await
+        .map_err(q("mark a manifest faulty"))?;
+        Ok(())
+    }
+
+    /// Whether `manifest` was rolled back as faulty on `environment`.
+    pub async fn faulty(&self, manifest: &str, environment: &str) -> Result<Option<FaultyRecord>> {
+        let row = sqlx::query("SELECT * FROM faulty_manifests WHERE manifest = $1 AND environment = $2")
+            .bind(manifest)
+            .bind(environment)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read faulty manifests"))?;
+        row.map(|r| {
+            let g = || q("read faulty manifests");
+            Ok(FaultyRecord {
+                manifest: r.try_get("manifest").map_err(g())?,
+                environment: r.try_get("environment").map_err(g())?,
+                marked_by: r.try_get("marked_by").map_err(g())?,
+                reason: r.try_get("reason").map_err(g())?,
+                marked_at: r.try_get("marked_at").map_err(g())?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Records an action; returns its id.
+    pub async fn record_audit(&self, a: &AuditRecord) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO audit (at, actor, surface, action, environment, detail, reason, cycle_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(a.at)
+        .bind(&a.actor)
+        .bind(&a.surface)
+        .bind(&a.action)
+        .bind(&a.environment)
+        .bind(&a.detail)
+        .bind(&a.reason)
+        .bind(a.cycle_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(q("record an audit entry"))?;
+        row.try_get(0).map_err(q("record an audit entry"))
+    }
+
+    /// The newest actions, optionally on some environment instances only.
+    pub async fn audit(&self, environments: Option<&[String]>, limit: i64) -> Result<Vec<AuditRecord>> {
+        let rows = match environments {
+            Some(envs) if !envs.is_empty() => {
+                let marks: Vec<String> = (1..=envs.len()).map(|i| format!("${i}")).collect();
+                let sql = format!(
+                    "SELECT * FROM audit WHERE environment IN ({}) ORDER BY id DESC LIMIT ${}",
+                    marks.join(", "),
+                    envs.len() + 1
+                );
+                // Only placeholders are formatted in; the names are bound.
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for e in envs {
+                    query = query.bind(e);
+                }
+                query.bind(limit).fetch_all(&self.pool).await
+            }
+            _ => {
+                sqlx::query("SELECT * FROM audit ORDER BY id DESC LIMIT $1")
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        }
+        .map_err(q("list the audit trail"))?;
+        rows.iter()
+            .map(|r| {
+                let g = || q("read an audit entry");
+                Ok(AuditRecord {
+                    id: r.try_get("id").map_err(g())?,
+                    at: r.try_get("at").map_err(g())?,
+                    actor: r.try_get("actor").map_err(g())?,
+                    surface: r.try_get("surface").map_err(g())?,
+                    action: r.try_get("action").map_err(g())?,
+                    environment: r.try_get("environment").map_err(g())?,
+                    detail: r.try_get("detail").map_err(g())?,
+                    reason: r.try_get("reason").map_err(g())?,
+                    cycle_id: r.try_get("cycle_id").map_err(g())?,
+                })
+            })
+            .collect()
+    }
+}
+
 /// Aggregates for `/metrics`, computed from what is stored (so they survive
 /// restarts and agree between replicas).
 impl Store {

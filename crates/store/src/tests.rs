@@ -73,6 +73,7 @@ macro_rules! on_both {
 }
 
 on_both!(
+    faulty_manifests_and_the_audit_trail,
     lease_compare_and_swap,
     concurrent_acquisitions_from_separate_connections_have_one_winner,
     manifests_are_immutable_and_found_by_prefix,
@@ -1158,4 +1159,58 @@ fn migrations_keep_their_bytes_and_match_between_backends() {
     };
     assert_eq!(versions(&SQLITE_MIGRATIONS), versions(&POSTGRES_MIGRATIONS));
     assert!(sqlite.len() >= pinned.len());
+}
+
+async fn faulty_manifests_and_the_audit_trail(db: Db) {
+    let (_f, s) = store(db).await;
+    assert_eq!(s.faulty("m1", "staging").await.expect("read"), None);
+    let mark = FaultyRecord {
+        manifest: "m1".into(),
+        environment: "staging".into(),
+        marked_by: "alice".into(),
+        reason: "rolled back: 500s".into(),
+        marked_at: 10,
+    };
+    s.mark_faulty(&mark).await.expect("mark");
+    // Marked again: the last mark wins, still one row.
+    let again = FaultyRecord {
+        marked_by: "bob".into(),
+        marked_at: 20,
+        ..mark.clone()
+    };
+    s.mark_faulty(&again).await.expect("mark again");
+    assert_eq!(s.faulty("m1", "staging").await.expect("read"), Some(again));
+    assert_eq!(s.faulty("m1", "dev-1").await.expect("read"), None, "per environment");
+
+    for (i, (env, action)) in [("staging", "deploy"), ("dev-1", "lease"), ("staging", "rollback")]
+        .into_iter()
+        .enumerate()
+    {
+        let id = s
+            .record_audit(&AuditRecord {
+                id: 0,
+                at: 100 + i64::try_from(i).expect("small"),
+                actor: "alice".into(),
+                surface: "cli".into(),
+                action: action.into(),
+                environment: env.into(),
+                detail: format!("{action} on {env}"),
+                reason: "because".into(),
+                cycle_id: (action != "lease").then_some(7),
+            })
+            .await
+            .expect("audit");
+        assert!(id > 0);
+    }
+    let all = s.audit(None, 10).await.expect("audit");
+    assert_eq!(
+        all.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(),
+        vec!["rollback", "lease", "deploy"],
+        "newest first"
+    );
+    let staging = s.audit(Some(&["staging".to_string()]), 10).await.expect("audit");
+    assert_eq!(staging.len(), 2);
+    assert!(staging.iter().all(|a| a.environment == "staging"));
+    assert_eq!(staging[0].cycle_id, Some(7));
+    assert_eq!(s.audit(None, 1).await.expect("audit").len(), 1, "limited");
 }
