@@ -66,6 +66,16 @@ pub struct DeployRequest {
     /// Run just these suites, whatever impact analysis says (culprit search
     /// runs re-run only the failing gate).
     pub suites_only: Option<Vec<String>>,
+    /// This deploy is a rollback (`crate::rollback`): components go in
+    /// rollback order and deploy commands are told.
+    pub rollback: Option<RollbackOf>,
+}
+
+/// What a rollback replaces.
+#[derive(Debug, Clone, Default)]
+pub struct RollbackOf {
+    /// The manifest running before the rollback (`GREENROOM_PREVIOUS_MANIFEST`).
+    pub previous_manifest: Option<String>,
 }
 
 /// Lease as reported.
@@ -216,6 +226,9 @@ pub struct CycleReport {
     /// Why it failed, classified: infrastructure or code (`core::failure`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<FailureReport>,
+    /// The verify stage's JUnit summary (every suite, the versions tested).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub junit: Option<String>,
 }
 
 /// A cycle's first failure, classified (issue #4 point 6).
@@ -516,6 +529,10 @@ struct Cycle<'a> {
     kept: BTreeMap<String, String>,
     /// The first failure, classified.
     failure: Option<FailureReport>,
+    /// Set when the cycle is a rollback.
+    rollback: Option<RollbackOf>,
+    /// The cycle's JUnit summary, once the verify stage wrote it.
+    junit: Option<String>,
 }
 
 impl Cycle<'_> {
@@ -646,6 +663,75 @@ pub async fn deploy(app: &App, req: &DeployRequest, reporter: &dyn Reporter) -> 
         }
     }
     let resolve_time = tr.elapsed();
+    deploy_resolved(app, req, &env, &instances, &resolution, reporter, t0, resolve_time).await
+}
+
+/// Deploys recorded manifest entries as they are, without resolving
+/// anything (a rollback: the refs may have moved or gone, the commits
+/// stay). Carried entries keep what runs.
+pub async fn deploy_entries(
+    app: &App,
+    req: &DeployRequest,
+    entries: &BTreeMap<String, ManifestComponent>,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<CycleReport> {
+    let t0 = Instant::now();
+    let instances = app.config.lookup_instances(&req.env).map_err(input)?;
+    let env = app
+        .config
+        .environment(&instances[0].environment)
+        .with_context(|| format!("environment {} vanished from the config", instances[0].environment))?
+        .clone();
+    resolve::vars_for(&env, &instances[0])?;
+    let mut components = Vec::new();
+    for name in &env.components {
+        let r = match entries.get(name) {
+            Some(e) if !e.carried && (e.commit.is_some() || e.image.is_some()) => {
+                let selection = match (&e.commit, &e.image) {
+                    (Some(c), _) => Selection::Git {
+                        want: compose::GitWant::Commit(c.clone()),
+                        origin: e.origin.clone(),
+                    },
+                    (None, Some(i)) => Selection::Image {
+                        tag: i.clone(),
+                        origin: e.origin.clone(),
+                    },
+                    (None, None) => Selection::Carry,
+                };
+                let mut entry = e.clone();
+                entry.vars.clear();
+                resolve::Resolved {
+                    name: name.clone(),
+                    selection,
+                    entry: Some(entry),
+                }
+            }
+            _ => resolve::Resolved {
+                name: name.clone(),
+                selection: Selection::Carry,
+                entry: None,
+            },
+        };
+        components.push(r);
+    }
+    let resolution = Resolution {
+        components,
+        user_time: Duration::ZERO,
+    };
+    deploy_resolved(app, req, &env, &instances, &resolution, reporter, t0, Duration::ZERO).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn deploy_resolved(
+    app: &App,
+    req: &DeployRequest,
+    env: &Environment,
+    instances: &[Instance],
+    resolution: &Resolution,
+    reporter: &dyn Reporter,
+    t0: Instant,
+    resolve_time: Duration,
+) -> anyhow::Result<CycleReport> {
     for r in &resolution.components {
         if let Some(e) = &r.entry {
             reporter.finished(
@@ -659,21 +745,21 @@ pub async fn deploy(app: &App, req: &DeployRequest, reporter: &dyn Reporter) -> 
     }
 
     if req.dry_run {
-        return dry_run(app, &env, &instances, &resolution, t0, resolve_time).await;
+        return dry_run(app, env, instances, resolution, t0, resolve_time).await;
     }
 
     let reason = req.reason.clone().unwrap_or_else(|| format!("deploy {}", req.text));
     // An explicit deploy meeting a scheduled cycle: it restarts a partial
     // one (it counts as a trigger) and waits for a full one.
     let meets_schedule = if req.cancel.is_none() {
-        yield_to_schedule(app, &instances, reporter).await?
+        yield_to_schedule(app, instances, reporter).await?
     } else {
         false
     };
     let held = leasing::acquire(
         app,
         &Ask {
-            candidates: &instances,
+            candidates: instances,
             queue_key: &req.env,
             reason: &reason,
             ttl: env.lease_ttl,
@@ -682,7 +768,7 @@ pub async fn deploy(app: &App, req: &DeployRequest, reporter: &dyn Reporter) -> 
         },
     )
     .await?;
-    let result = run_deploy(app, &env, &held, &resolution, req, reporter, t0, resolve_time).await;
+    let result = run_deploy(app, env, &held, resolution, req, reporter, t0, resolve_time).await;
     // Whatever happened, do not leave a process-bound lease behind.
     let lease = leasing::after_cycle(app, &held, env.lease_ttl, req.release_after).await;
     let mut report = result?;
@@ -851,6 +937,7 @@ async fn dry_run(
         },
         suites: Vec::new(),
         failure: None,
+        junit: None,
     })
 }
 
@@ -871,6 +958,36 @@ async fn run_deploy(
     let manifest = resolve::manifest_for(resolution, &vars, &running);
     let (manifest, kept) = crate::verify::keep_unaffected(app, env, manifest, &running).await;
     let now = app.now();
+    // A manifest rolled back as faulty is never deployed again by the
+    // schedule; a person may still deploy it explicitly.
+    if (req.text.starts_with(SCHEDULED_PARTIAL) || req.text.starts_with(SCHEDULED_FULL))
+        && let Some(f) = app.store.faulty(&manifest.id, &inst.name).await?
+    {
+        let why = format!(
+            "manifest {} was rolled back on {} as faulty by {} ({}); the schedule does not deploy it again — deploy it explicitly to override",
+            manifest.short_id(),
+            inst.name,
+            f.marked_by,
+            f.reason
+        );
+        app.store
+            .record_decision(&inst.name, now, "faulty", &why, &[], None)
+            .await?;
+        return Ok(CycleReport {
+            cycle: None,
+            kind: "deploy".into(),
+            environment: inst.name.clone(),
+            manifest: Some(manifest.id.clone()),
+            result: "refused".into(),
+            error: Some(why),
+            components: Vec::new(),
+            lease: None,
+            timings: Timings::default(),
+            suites: Vec::new(),
+            failure: None,
+            junit: None,
+        });
+    }
     app.store.put_manifest(&manifest, now).await?;
     let id = start_cycle(
         app,
@@ -887,6 +1004,15 @@ async fn run_deploy(
         req.wait,
     )
     .await?;
+    crate::audit::record(
+        app,
+        if req.rollback.is_some() { "rollback" } else { "deploy" },
+        &inst.name,
+        &format!("cycle {id}: {} -> manifest {}", req.text, manifest.short_id()),
+        req.reason.as_deref().unwrap_or(""),
+        Some(id),
+    )
+    .await;
     reporter.note(&format!(
         "cycle {id} on {}: manifest {} (lease token {})",
         inst.name,
@@ -932,6 +1058,8 @@ async fn run_deploy(
         suites_only: req.suites_only.clone(),
         kept,
         failure: None,
+        rollback: req.rollback.clone(),
+        junit: None,
     };
     let outcome = cycle_stages(&mut cx, resolution, &running).await;
     let (result, error, components, build_ms, deploy_ms) = match outcome {
@@ -966,6 +1094,7 @@ async fn run_deploy(
         },
         suites: std::mem::take(&mut cx.suites),
         failure: if result_failed { cx.failure.take() } else { None },
+        junit: cx.junit.take(),
     })
 }
 
@@ -1069,7 +1198,10 @@ async fn cycle_stages(
     // Deploy, in dependency order.
     cx.reporter.stage("deploy");
     let td = Instant::now();
-    let order = plan::deploy_order(&app.config, cx.env);
+    let order = match &cx.rollback {
+        Some(_) => plan::rollback_order(&app.config, cx.env),
+        None => plan::deploy_order(&app.config, cx.env),
+    };
     let mut failure = None;
     for name in &order {
         let Some(rec) = records.get(name).cloned() else {
@@ -1200,6 +1332,19 @@ async fn verify_stage(
             .iter()
             .filter_map(|(c, (_, u))| u.clone().map(|u| (c.clone(), u)))
             .collect(),
+        versions: cx
+            .manifest
+            .components
+            .iter()
+            .map(|(c, e)| {
+                let v = match (&e.commit, &e.image) {
+                    (Some(c), _) => format!("commit {c}"),
+                    (None, Some(i)) => format!("image {i}"),
+                    (None, None) => "not running".to_string(),
+                };
+                (c.clone(), v)
+            })
+            .collect(),
     };
     let mut reports = Vec::new();
     for suite in &suites {
@@ -1239,6 +1384,9 @@ async fn verify_stage(
                 duration_ms: 0,
                 log: None,
                 class: None,
+                junit: None,
+                tests: 0,
+                failed_tests: 0,
             }
         };
         cx.stage(
@@ -1251,6 +1399,7 @@ async fn verify_stage(
         .await?;
         reports.push(report);
     }
+    cx.junit = crate::verify::write_cycle_junit(&ctx, &reports);
     let failure = crate::verify::blocking_failure(&reports, &suites);
     if failure.is_some()
         && cx.failure.is_none()
@@ -1535,6 +1684,15 @@ async fn deploy_component(
         vars: &cx.vars,
     }
     .to_env();
+    let mut env_vars = env_vars;
+    if let Some(r) = &cx.rollback {
+        // Deploy tools often need a flag for a rollback (seed 003).
+        env_vars.push(("GREENROOM_ROLLBACK".into(), "1".into()));
+        env_vars.push((
+            "GREENROOM_PREVIOUS_MANIFEST".into(),
+            r.previous_manifest.clone().unwrap_or_default(),
+        ));
+    }
     let log = log_path(cx, name);
     let cwd = artifact
         .as_deref()
@@ -1910,6 +2068,7 @@ pub async fn stop(app: &App, env_name: &str, wait: bool, reporter: &dyn Reporter
             },
             suites: Vec::new(),
             failure: None,
+            junit: None,
         })
     }
     .await;

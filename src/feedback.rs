@@ -153,6 +153,32 @@ pub async fn finished(
                 .deployment_status(&repo.id, *id, d, env_url.as_deref(), url.as_deref())
                 .await;
         }
+        // Gate suites are required statuses of their own (issue #6 point 1):
+        // one PR alone gets the result; with several, the culprit search
+        // decides who gets the red one (`gate_verdict`).
+        if let Ok(r) = report {
+            let several = staged.set.units.len() > 1;
+            for g in r.suites.iter().filter(|x| x.tier == "gate") {
+                let (state, description) = match g.result.as_str() {
+                    "passed" | "flaky" => (StatusState::Success, format!("{} passed on {env}", g.name)),
+                    "failed" if several => (
+                        StatusState::Pending,
+                        format!("{} failed on {env} with several changes: finding which one", g.name),
+                    ),
+                    "failed" => (StatusState::Failure, format!("{} failed on {env}", g.name)),
+                    _ => continue,
+                };
+                let status = CommitStatus {
+                    context: gate_context(&g.name),
+                    state,
+                    target_url: url.clone(),
+                    description,
+                };
+                if let Err(e) = forge.set_status(&repo.id, &head, &status).await {
+                    tracing::warn!(%pr, "cannot set the gate status: {e}");
+                }
+            }
+        }
         let body = sticky_included(app, env, staged, &pr, kind, report, &summary);
         if let Err(e) = forge.upsert_sticky(&repo.id, pr.number, &body).await {
             tracing::warn!(%pr, "cannot write the sticky comment: {e}");
@@ -177,6 +203,56 @@ pub async fn finished(
         let body = sticky_left_out(app, env, &lo.pr, &lo.reasons);
         if let Err(e) = forge.upsert_sticky(&lo.pr.repo, lo.pr.number, &body).await {
             tracing::warn!(pr = %lo.pr, "cannot write the sticky comment: {e}");
+        }
+    }
+}
+
+/// The status context of a gate suite.
+pub fn gate_context(suite: &str) -> String {
+    format!("greenroom/{suite}")
+}
+
+/// A gate's verdict from the culprit search: the PRs in `failing` get the
+/// red status, every other staged PR the green one (`None`: nobody could
+/// be blamed — a flaky gate is green for all, an inconclusive search an
+/// error for all).
+pub async fn gate_verdict(
+    app: &App,
+    env: &str,
+    staged: &Staged,
+    suite: &str,
+    failing: Option<&[String]>,
+    flaky: bool,
+    cycle: i64,
+) {
+    let forges = forges(app, staged);
+    let url = cycle_url(app, Some(cycle));
+    for (repo, pr, head) in staged_prs(staged) {
+        let Some(forge) = forges.get(&repo.id) else { continue };
+        let me = pr.to_string();
+        let (state, description) = match failing {
+            Some(f) if f.iter().any(|m| m.eq_ignore_ascii_case(&me)) => (
+                StatusState::Failure,
+                format!("{suite} fails with this change (culprit search for cycle {cycle})"),
+            ),
+            Some(_) => (
+                StatusState::Success,
+                format!("{suite} passes without the culprit (culprit search for cycle {cycle})"),
+            ),
+            None if flaky => (StatusState::Success, format!("{suite} passed on a re-run: flaky")),
+            None => (
+                StatusState::Error,
+                format!("{suite} failed on {env}; the search could not tell which change"),
+            ),
+        };
+        let status = CommitStatus {
+            context: gate_context(suite),
+            state,
+            target_url: url.clone(),
+            description,
+        };
+        if let Err(e) = forge.set_status(&repo.id, &head, &status).await {
+            tracing::warn!(%pr, "cannot set the gate status: {e}");
         }
     }
 }
@@ -233,12 +309,21 @@ fn sticky_included(
                 let first = e.lines().next().unwrap_or("");
                 let _ = writeln!(s, "- failure: {}", first.chars().take(300).collect::<String>());
             }
-            if !r.suites.is_empty() {
+            let (quarantined, counted): (Vec<_>, Vec<_>) = r.suites.iter().partition(|x| x.tier == "quarantine");
+            if !counted.is_empty() {
                 let _ = writeln!(s, "\n| suite | tier | result | why |\n|---|---|---|---|");
-                for x in &r.suites {
+                for x in &counted {
                     let why = x.reason.lines().next().unwrap_or("").replace('|', "\\|");
                     let _ = writeln!(s, "| {} | {} | {} | {why} |", x.name, x.tier, x.result);
                 }
+            }
+            // Quarantined suites run and never fail anything: listed apart.
+            if !quarantined.is_empty() {
+                let list: Vec<String> = quarantined
+                    .iter()
+                    .map(|x| format!("`{}` {}", x.name, x.result))
+                    .collect();
+                let _ = writeln!(s, "\nQuarantined (never counted): {}.", list.join(", "));
             }
             let _ = writeln!(s, "\n| component | version | from |\n|---|---|---|");
             for c in &r.components {

@@ -6,6 +6,7 @@
 //! `ARCHITECTURE.md` for the map.
 
 pub mod app;
+pub mod audit;
 pub mod build;
 pub mod cancelling;
 pub mod cli;
@@ -16,12 +17,14 @@ pub mod feedback;
 pub mod forge;
 pub mod identity;
 pub mod leasing;
+pub mod notify;
 pub mod pausing;
 pub mod pending;
 pub mod progress;
 pub mod quickstart;
 pub mod resolve;
 pub mod retention;
+pub mod rollback;
 pub mod sample;
 pub mod server;
 pub mod status;

@@ -51,6 +51,19 @@ pub struct SuiteReport {
     /// status 75) or `code` (`core::failure`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class: Option<failure::Class>,
+    /// Its JUnit report (`core::junit`), with the versions tested as properties.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub junit: Option<String>,
+    /// Test cases in that report, and how many failed or errored.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tests: u32,
+    /// See `tests`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_tests: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What the environment's suites make of a cycle.
@@ -291,6 +304,165 @@ pub struct SuiteContext<'a> {
     pub secrets: &'a [String],
     /// Component name -> URL.
     pub urls: BTreeMap<String, String>,
+    /// Component name -> what runs (`commit <sha>`, `image <ref>`): the
+    /// versions every report carries.
+    pub versions: Vec<(String, String)>,
+}
+
+impl SuiteContext<'_> {
+    /// The properties every JUnit suite of this cycle carries (seed 000:
+    /// "clear versioning reported in tests").
+    pub fn junit_properties(&self) -> Vec<(String, String)> {
+        let mut p = vec![
+            ("greenroom.manifest".to_string(), self.manifest_id.to_string()),
+            ("greenroom.cycle".to_string(), self.cycle.to_string()),
+            ("greenroom.cycle_kind".to_string(), self.kind.to_string()),
+            ("greenroom.environment".to_string(), self.instance.to_string()),
+        ];
+        for (c, v) in &self.versions {
+            p.push((format!("greenroom.version.{c}"), v.clone()));
+        }
+        p
+    }
+}
+
+/// Where a suite may write JUnit files of its own (`GREENROOM_JUNIT_DIR`).
+fn own_junit_dir(cx: &SuiteContext<'_>, suite: &Suite) -> PathBuf {
+    cx.dir.join("junit-in").join(&suite.name)
+}
+
+/// Where the report of a suite goes.
+pub fn junit_path(dir: &Path, suite: &str) -> PathBuf {
+    dir.join("junit").join(format!("{suite}.xml"))
+}
+
+/// Writes a suite's JUnit report: the test cases the suite wrote itself
+/// (every `*.xml` under its `GREENROOM_JUNIT_DIR`, merged), or one case for
+/// the suite as a whole; a suite that failed without a failing case of its
+/// own gets one saying why. Every suite carries the versions tested.
+fn write_junit(suite: &Suite, cx: &SuiteContext<'_>, r: &mut SuiteReport, exit_detail: &str) {
+    use greenroom_core::junit::{self, Outcome, TestCase, TestSuite};
+    let mut cases: Vec<TestCase> = Vec::new();
+    let mut unreadable: Vec<String> = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(own_junit_dir(cx, suite)) {
+        let mut files: Vec<PathBuf> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "xml"))
+            .collect();
+        files.sort();
+        for f in files {
+            match std::fs::read_to_string(&f)
+                .map_err(|e| e.to_string())
+                .and_then(|t| junit::parse(&t).map_err(|e| e.to_string()))
+            {
+                Ok(suites) => cases.extend(suites.into_iter().flat_map(|s| s.cases)),
+                Err(e) => unreadable.push(format!("{}: {e}", f.display())),
+            }
+        }
+    }
+    let secs = r.duration_ms as f64 / 1000.0;
+    let failed = r.result == "failed";
+    let own_failure = cases
+        .iter()
+        .any(|c| matches!(c.outcome, Outcome::Failed { .. } | Outcome::Errored { .. }));
+    let first_line = r.reason.lines().next().unwrap_or("").to_string();
+    if cases.is_empty() || (failed && !own_failure) {
+        cases.push(TestCase {
+            name: suite.name.clone(),
+            classname: format!("greenroom.{}", suite.tier.as_str()),
+            time: if cases.is_empty() { secs } else { 0.0 },
+            outcome: match r.result.as_str() {
+                "failed" => Outcome::Failed {
+                    message: junit::xml_safe(&first_line),
+                    text: junit::xml_safe(&format!("{exit_detail}\n{}", r.reason)),
+                },
+                "skipped" => Outcome::Skipped {
+                    message: junit::xml_safe(&r.reason),
+                },
+                _ => Outcome::Passed,
+            },
+            system_out: None,
+        });
+    }
+    let mut properties = cx.junit_properties();
+    properties.push(("greenroom.suite.tier".into(), suite.tier.as_str().into()));
+    properties.push(("greenroom.suite.result".into(), r.result.clone()));
+    properties.push(("greenroom.suite.reason".into(), junit::xml_safe(&first_line)));
+    for u in &unreadable {
+        properties.push(("greenroom.unreadable_report".into(), junit::xml_safe(u)));
+    }
+    let ts = TestSuite {
+        name: suite.name.clone(),
+        timestamp: None,
+        time: secs,
+        properties,
+        cases,
+    };
+    let path = junit_path(&cx.dir, &suite.name);
+    let text = junit::render(
+        &format!("{} cycle {}", cx.instance, cx.cycle),
+        std::slice::from_ref(&ts),
+    );
+    let written = path
+        .parent()
+        .map(std::fs::create_dir_all)
+        .transpose()
+        .and_then(|_| std::fs::write(&path, text));
+    match written {
+        Ok(_) => {
+            r.junit = Some(path.display().to_string());
+            r.tests = u32::try_from(ts.cases.len()).unwrap_or(u32::MAX);
+            r.failed_tests = u32::try_from(ts.failures() + ts.errors()).unwrap_or(u32::MAX);
+        }
+        Err(e) => tracing::warn!(suite = %suite.name, "cannot write the JUnit report {}: {e}", path.display()),
+    }
+}
+
+/// Writes the cycle's JUnit summary (`CYCLE_DIR/junit.xml`): every suite's
+/// report, a skipped suite as one skipped case. Returns its path.
+pub fn write_cycle_junit(cx: &SuiteContext<'_>, reports: &[SuiteReport]) -> Option<String> {
+    use greenroom_core::junit::{self, Outcome, TestCase, TestSuite};
+    let mut suites = Vec::new();
+    for r in reports {
+        let own = r
+            .junit
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|t| junit::parse(&t).ok());
+        match own {
+            Some(s) => suites.extend(s),
+            None => {
+                let mut properties = cx.junit_properties();
+                properties.push(("greenroom.suite.tier".into(), r.tier.clone()));
+                properties.push(("greenroom.suite.result".into(), r.result.clone()));
+                suites.push(TestSuite {
+                    name: r.name.clone(),
+                    timestamp: None,
+                    time: 0.0,
+                    properties,
+                    cases: vec![TestCase {
+                        name: r.name.clone(),
+                        classname: format!("greenroom.{}", r.tier),
+                        time: 0.0,
+                        outcome: Outcome::Skipped {
+                            message: junit::xml_safe(&r.reason),
+                        },
+                        system_out: None,
+                    }],
+                });
+            }
+        }
+    }
+    let path = cx.dir.join("junit.xml");
+    let text = junit::render(&format!("{} cycle {}", cx.instance, cx.cycle), &suites);
+    match std::fs::create_dir_all(&cx.dir).and_then(|_| std::fs::write(&path, text)) {
+        Ok(()) => Some(path.display().to_string()),
+        Err(e) => {
+            tracing::warn!("cannot write {}: {e}", path.display());
+            None
+        }
+    }
 }
 
 fn url_var(component: &str) -> String {
@@ -321,6 +493,8 @@ pub async fn run_suite(suite: &Suite, cx: &SuiteContext<'_>, reason: &str) -> Su
     for (c, u) in &cx.urls {
         env.push((url_var(c), u.clone()));
     }
+    let own = own_junit_dir(cx, suite);
+    env.push(("GREENROOM_JUNIT_DIR".to_string(), own.display().to_string()));
     let spec = CommandSpec {
         command: suite.run.clone(),
         cwd: cx.dir.clone(),
@@ -333,6 +507,11 @@ pub async fn run_suite(suite: &Suite, cx: &SuiteContext<'_>, reason: &str) -> Su
     let mut last_error = String::new();
     let mut observed = failure::Observed::CouldNotRun;
     for _attempt in 0..=suite.retries {
+        // Each attempt starts with an empty report directory: the last one's reports count.
+        let _ = std::fs::remove_dir_all(&own);
+        if let Err(e) = std::fs::create_dir_all(&own) {
+            tracing::warn!(suite = %suite.name, "cannot create {}: {e}", own.display());
+        }
         match run_command(&spec).await {
             Ok(o) if o.success => {
                 let result = if failures == 0 { "passed" } else { "flaky" };
@@ -341,7 +520,9 @@ pub async fn run_suite(suite: &Suite, cx: &SuiteContext<'_>, reason: &str) -> Su
                 } else {
                     format!("{reason}; passed after failing {failures} time(s): flaky")
                 };
-                return report(suite, result, reason, t, &log);
+                let mut r = report(suite, result, reason, t, &log);
+                write_junit(suite, cx, &mut r, "");
+                return r;
             }
             Ok(o) => {
                 failures += 1;
@@ -377,10 +558,12 @@ pub async fn run_suite(suite: &Suite, cx: &SuiteContext<'_>, reason: &str) -> Su
         failure::Class::Infra => format!("{detail}\n(an infrastructure error: {why})"),
         failure::Class::Code => detail,
     };
-    SuiteReport {
+    let mut r = SuiteReport {
         class: Some(class),
         ..report(suite, "failed", detail, t, &log)
-    }
+    };
+    write_junit(suite, cx, &mut r, &last_error);
+    r
 }
 
 fn report(suite: &Suite, result: &str, reason: String, t: Instant, log: &Path) -> SuiteReport {
@@ -392,6 +575,9 @@ fn report(suite: &Suite, result: &str, reason: String, t: Instant, log: &Path) -
         duration_ms: u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX),
         log: Some(log.display().to_string()),
         class: None,
+        junit: None,
+        tests: 0,
+        failed_tests: 0,
     }
 }
 

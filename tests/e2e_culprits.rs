@@ -277,3 +277,60 @@ fn a_restart_during_the_search_searches_again() {
     server.kill9();
     clean_up(&sb);
 }
+
+/// The states of a status context on a commit, in order.
+fn states(sb: &Sandbox, repo: &str, head: &str, context: &str) -> Vec<String> {
+    let statuses = std::fs::read_to_string(forge_dir(&sb.state, repo).join("statuses.jsonl")).unwrap_or_default();
+    statuses
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["sha"] == head && v["context"] == context)
+        .map(|v| v["state"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn a_failing_gate_turns_red_only_on_the_culprit() {
+    let index = 61;
+    let extra = "\n[pending]\ntrusted = [\"alice\", \"bob\"]\nsearch_pool = \"dev\"\n\n[[suite]]\nname = \"api-gate\"\n\
+         tier = \"gate\"\nrun = 'curl -fsS \"${GREENROOM_URL_OGR%/}/api/check\"'\n";
+    let sb = pending_sandbox(index, &["ogr"], extra);
+    let ogr = sb.repo("ogr");
+    let a = change(&ogr, 1, "alice", "2026-11-20T10:00:00", "FEATURE_A", "a\n");
+    let bad = change(&ogr, 2, "bob", "2026-11-20T10:10:00", "API_BUG", "breaks /api/check\n");
+    let c = change(&ogr, 3, "alice", "2026-11-20T10:20:00", "FEATURE_C", "c\n");
+
+    let server = serve(&sb, index);
+    // A gate does not fail the deploy: the cycle passes with all three staged.
+    let cycle = wait_until("the first cycle to pass", || {
+        scheduled(&sb).into_iter().find(|c| c["result"] == "succeeded")
+    });
+    let request = cycle["request"].as_str().expect("request");
+    assert!(
+        request.contains("ogr#1") && request.contains("ogr#2") && request.contains("ogr#3"),
+        "{request}"
+    );
+    // The search decides: red on the culprit, green on the others; nobody excluded.
+    wait_until("the gate's verdict on the culprit", || {
+        (states(&sb, "ogr", &bad, "greenroom/api-gate")
+            .last()
+            .map(String::as_str)
+            == Some("failure"))
+        .then_some(())
+    });
+    for head in [&a, &c] {
+        let s = states(&sb, "ogr", head, "greenroom/api-gate");
+        assert_eq!(s.first().map(String::as_str), Some("pending"), "{s:?}");
+        assert_eq!(s.last().map(String::as_str), Some("success"), "{s:?}");
+    }
+    assert_eq!(
+        status_states(&sb, "ogr", &bad).last().map(String::as_str),
+        Some("success"),
+        "staging itself passed"
+    );
+    assert!(!comments(&sb, "ogr").contains("excluded"), "a gate excludes nobody");
+    let said = decisions(index).join("\n");
+    assert!(said.contains("gate suite `api-gate` fails with ogr#2"), "{said}");
+    server.kill9();
+    clean_up(&sb);
+}

@@ -624,3 +624,85 @@ fn a_monorepo_component_whose_paths_did_not_change_is_not_rebuilt() {
     }
     sb.ok(&["stop", "--env", "solo"]);
 }
+
+#[test]
+fn every_suite_leaves_a_versioned_junit_report() {
+    let suites = r#"
+[[suite]]
+name = "smoke"
+run = "true"
+
+[[suite]]
+name = "pytest"
+tier = "non-blocking"
+run = '''
+cat > "$GREENROOM_JUNIT_DIR/report.xml" <<'XML'
+<testsuites><testsuite name="api" tests="2">
+<testcase classname="runners" name="register[instance_type-fresh]" time="0.1"/>
+<testcase classname="runners" name="register[group_type-stale]" time="0.2"><failure message="500 != 201">ForeignKeyViolation</failure></testcase>
+</testsuite></testsuites>
+XML
+exit 1
+'''
+
+[[suite]]
+name = "docs"
+paths = ["docs/**"]
+run = "true"
+"#;
+    let sb = Sandbox::with(
+        60,
+        common::Options {
+            extra: suites.into(),
+            ..Default::default()
+        },
+    );
+    let r = sb.json(&["deploy", "--env", "solo", "--release"]);
+    assert_eq!(r["result"], "succeeded", "a non-blocking failure fails nothing: {r:#}");
+    let manifest = r["manifest"].as_str().expect("manifest");
+    let suite = |r: &serde_json::Value, name: &str| -> serde_json::Value {
+        r["suites"]
+            .as_array()
+            .expect("suites")
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no suite {name}: {r:#}"))
+    };
+    let commit = format!("commit {}", sb.rev("ogr", "main"));
+    let read = |p: &serde_json::Value| {
+        let path = p.as_str().unwrap_or_else(|| panic!("no report path: {r:#}"));
+        greenroom_core::junit::parse(&std::fs::read_to_string(path).expect("report")).expect("valid JUnit")
+    };
+    let prop = |s: &greenroom_core::junit::TestSuite, k: &str| {
+        s.properties
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no property {k}: {s:?}"))
+    };
+    // The suite's own cases, merged, with the versions tested.
+    let pytest = suite(&r, "pytest");
+    assert_eq!(pytest["result"], "failed");
+    assert_eq!(
+        (pytest["tests"].as_u64(), pytest["failed_tests"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let own = read(&pytest["junit"]);
+    assert_eq!(own.len(), 1);
+    assert_eq!(own[0].cases.len(), 2);
+    assert_eq!(prop(&own[0], "greenroom.manifest"), manifest);
+    assert_eq!(prop(&own[0], "greenroom.version.ogr"), commit);
+    assert_eq!(prop(&own[0], "greenroom.environment"), "solo");
+    // A suite without a report of its own is one case.
+    let smoke = read(&suite(&r, "smoke")["junit"]);
+    assert_eq!(smoke[0].cases.len(), 1);
+    assert_eq!(smoke[0].cases[0].outcome, greenroom_core::junit::Outcome::Passed);
+    // The cycle's summary: every suite, the skipped one as skipped.
+    let all = read(&r["junit"]);
+    let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["smoke", "pytest", "docs"]);
+    assert_eq!(all[2].skipped(), 1);
+    assert!(all.iter().all(|s| prop(s, "greenroom.manifest") == manifest));
+    sb.ok(&["stop", "--env", "solo"]);
+}

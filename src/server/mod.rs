@@ -10,6 +10,7 @@
 //! (`STATE/serve.lock`).
 
 pub mod api;
+pub mod chat;
 pub mod commands;
 pub mod intake;
 pub mod metrics;
@@ -45,6 +46,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/webhooks/github", post(intake::github))
         .route("/webhooks/gitlab", post(intake::gitlab))
         .route("/webhooks/package", post(intake::package))
+        .route(
+            "/chat/slack",
+            post(chat::slack).layer(axum::extract::DefaultBodyLimit::max(chat::MAX_BODY)),
+        )
         .nest("/api/v1", api::router())
         // Bodies over the limit are refused with 413 before they are buffered.
         .layer(axum::extract::DefaultBodyLimit::max(greenroom_webhook::MAX_BODY))
@@ -114,6 +119,9 @@ pub async fn serve(app: App, listen: Option<std::net::SocketAddr>) -> anyhow::Re
     let verifier = verifier(&app)?;
     let users = api::Users::load(&app.config)?;
     let addr = listen.unwrap_or(app.config.server.listen);
+    // What the server does on its own (scheduled cycles, searches) is the schedule's.
+    let mut app = app;
+    app.surface = "schedule".into();
     let app = Arc::new(app);
     let (tx, rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
@@ -130,6 +138,8 @@ pub async fn serve(app: App, listen: Option<std::net::SocketAddr>) -> anyhow::Re
         "greenroom serve: listening on http://{local} (state {})",
         app.paths.root.display()
     );
+    // Started before the scheduler, so that its first events are heard.
+    let _notify = crate::notify::start(&app)?;
     let sched = tokio::spawn(scheduler::run(app.clone(), rx, tx));
     let gc = tokio::spawn(retention_loop(app.clone()));
     axum::serve(listener, router(shared))

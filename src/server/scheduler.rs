@@ -120,6 +120,7 @@ async fn scheduled_request(
         merged: Default::default(),
         full,
         suites_only: None,
+        rollback: None,
     };
     if env.follows != greenroom_core::config::Follows::Pending {
         return Ok((req, None));
@@ -446,6 +447,7 @@ impl Scheduler {
             )
         };
         tracing::warn!(environment = %env, "{reason}");
+        crate::notify::infra_error(&self.app, env, stored, why, &reason);
         if let Err(e) = self
             .app
             .store
@@ -723,6 +725,9 @@ impl Scheduler {
                 };
                 let outcome = engine::deploy(&app, &req, &Silent).await;
                 let restarting = restart.swap(false, Ordering::SeqCst);
+                if let (Ok(r), false) = (&outcome, restarting) {
+                    crate::notify::cycle_ended(&app, kind_text, r);
+                }
                 if let Some(s) = &staged
                     && !restarting
                 {
@@ -744,8 +749,33 @@ impl Scheduler {
                             suite,
                             cycle,
                             trigger: (u64::MAX / 2).saturating_add(u64::try_from(cycle).unwrap_or(0)),
+                            gate_only: false,
                         };
                         tokio::spawn(super::search::run(app.clone(), tx.clone(), job));
+                    } else if let Ok(r) = &outcome
+                        && r.result == "succeeded"
+                        && s.set.units.len() > 1
+                        && let Some(cycle) = r.cycle
+                    {
+                        // Gates failed on several PRs: a search per gate, one
+                        // after the other, decides who gets the red status.
+                        let gates = super::search::failing_gates(r);
+                        if !gates.is_empty() {
+                            let (app, tx, staged, env) = (app.clone(), tx.clone(), s.clone(), name.clone());
+                            tokio::spawn(async move {
+                                for gate in gates {
+                                    let job = super::search::Job {
+                                        env: env.clone(),
+                                        staged: staged.clone(),
+                                        suite: Some(gate),
+                                        cycle,
+                                        trigger: 0,
+                                        gate_only: true,
+                                    };
+                                    super::search::run(app.clone(), tx.clone(), job).await;
+                                }
+                            });
+                        }
                     }
                 }
                 if restarting {

@@ -49,6 +49,10 @@ pub struct Job {
     pub cycle: i64,
     /// An id for the trigger that redeploys the rest.
     pub trigger: u64,
+    /// The suite is a `gate` (issue #6 point 1): the cycle passed, nobody is
+    /// excluded; the verdict only decides which PRs get the gate's red
+    /// status (`feedback::gate_verdict`).
+    pub gate_only: bool,
 }
 
 /// The gate a cycle failed for the code, if it did (`core::failure`): the
@@ -65,10 +69,21 @@ pub fn failing_gate(report: &engine::CycleReport) -> Option<Option<String>> {
     })
 }
 
+/// The gate suites a passed cycle failed for the code, in order.
+pub fn failing_gates(report: &engine::CycleReport) -> Vec<String> {
+    report
+        .suites
+        .iter()
+        .filter(|s| s.tier == "gate" && s.result == "failed" && s.class != Some(Class::Infra))
+        .map(|s| s.name.clone())
+        .collect()
+}
+
 impl Job {
     /// The failing gate in words.
     fn gate(&self) -> String {
         match &self.suite {
+            Some(s) if self.gate_only => format!("gate suite `{s}`"),
             Some(s) => format!("blocking suite `{s}`"),
             None => "the deploy (build, deploy or health check)".into(),
         }
@@ -136,8 +151,35 @@ async fn run_once(
         merged: staged.1,
         full: false,
         suites_only: Some(job.suite.iter().cloned().collect()),
+        rollback: None,
     };
-    match engine::deploy(&app, &req, &Silent).await {
+    let outcome = engine::deploy(&app, &req, &Silent).await;
+    if job.gate_only {
+        // A gate never fails the cycle: its own result is the run's.
+        let gate = job.suite.as_deref().unwrap_or_default();
+        return match outcome {
+            Ok(r) if r.result == "succeeded" => match r.suites.iter().find(|s| s.name == gate) {
+                Some(s) if s.result == "failed" && s.class != Some(Class::Infra) => (
+                    run,
+                    Outcome::Fail,
+                    format!("cycle {:?}: {} failed", r.cycle, job.gate()),
+                ),
+                Some(s) if s.result == "passed" || s.result == "flaky" => (
+                    run,
+                    Outcome::Pass,
+                    format!("cycle {:?}: {} passed", r.cycle, job.gate()),
+                ),
+                _ => (run, Outcome::Infra, format!("cycle {:?}: {gate} did not run", r.cycle)),
+            },
+            Ok(r) => (
+                run,
+                Outcome::Infra,
+                format!("cycle {:?} {}: {}", r.cycle, r.result, r.error.unwrap_or_default()),
+            ),
+            Err(e) => (run, Outcome::Infra, format!("{e:#}")),
+        };
+    }
+    match outcome {
         Ok(r) if r.result == "succeeded" => (run, Outcome::Pass, format!("cycle {:?} passed", r.cycle)),
         Ok(r) if failing_gate(&r).as_ref() == Some(&job.suite) => (
             run,
@@ -228,6 +270,10 @@ pub async fn run(app: Arc<App>, tx: UnboundedSender<Work>, job: Job) {
     tasks.abort_all();
     let log = search.log().join("; ");
     let verdict = search.verdict().cloned();
+    if job.gate_only {
+        gate_verdict(&app, &job, &search, verdict.as_ref(), &log).await;
+        return;
+    }
     match verdict {
         Some(Verdict::Culprits {
             units, interactions, ..
@@ -273,6 +319,7 @@ pub async fn run(app: Arc<App>, tx: UnboundedSender<Work>, job: Job) {
                 }
             }
             let names: Vec<String> = blamed.iter().flat_map(|(m, _)| m.clone()).collect();
+            crate::notify::culprits(&app, &job.env, job.cycle, &blamed, &job.staged);
             record(
                 &app,
                 &job.env,
@@ -345,6 +392,55 @@ pub async fn run(app: Arc<App>, tx: UnboundedSender<Work>, job: Job) {
             .await;
         }
     }
+}
+
+/// A gate's verdict: statuses only, nobody excluded, nothing redeployed.
+async fn gate_verdict(app: &App, job: &Job, search: &Search, verdict: Option<&Verdict>, log: &str) {
+    let gate = job.suite.clone().unwrap_or_default();
+    let (failing, flaky, said): (Option<Vec<String>>, bool, String) = match verdict {
+        Some(Verdict::Culprits {
+            units, interactions, ..
+        }) => {
+            let members: Vec<String> = units
+                .iter()
+                .chain(interactions.iter().flatten())
+                .flat_map(|u| search.unit(u).map(|u| u.members.clone()).unwrap_or_default())
+                .collect();
+            let said = format!(
+                "culprit search for cycle {}: gate suite `{gate}` fails with {} ({} runs; {log}); their status is red, the others' green",
+                job.cycle,
+                members.join(", "),
+                search.runs()
+            );
+            (Some(members), false, said)
+        }
+        Some(Verdict::Flaky) => (
+            None,
+            true,
+            format!(
+                "culprit search for cycle {}: gate suite `{gate}` passed on a re-run: flaky, nobody is blamed",
+                job.cycle
+            ),
+        ),
+        Some(Verdict::Inconclusive { reason }) => (
+            None,
+            false,
+            format!(
+                "culprit search for cycle {} inconclusive for gate suite `{gate}`, nobody is blamed: {reason}",
+                job.cycle
+            ),
+        ),
+        None => (
+            None,
+            false,
+            format!(
+                "culprit search for cycle {} stopped without a verdict for gate suite `{gate}`",
+                job.cycle
+            ),
+        ),
+    };
+    crate::feedback::gate_verdict(app, &job.env, &job.staged, &gate, failing.as_deref(), flaky, job.cycle).await;
+    record(app, &job.env, "search", &said, Some(job.cycle)).await;
 }
 
 /// Tells a PR's author why it was excluded.

@@ -18,6 +18,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
+mod notify;
+pub use notify::{DEFAULT_LEASE_WARNING, DEFAULT_RATE_LIMIT, LiteralUrl, Notify, NotifyKind, NotifyUrl};
+
 /// Placeholders allowed in `url` and `health`.
 pub const URL_PLACEHOLDERS: &[&str] = &["port", "slot", "environment", "component", "host"];
 /// Placeholders allowed in `[environment.vars]` values.
@@ -53,6 +56,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// Webhook secrets (`[github]`, `[gitlab]`, `[package]`).
     pub webhooks: WebhookSecrets,
+    /// `[slack]`: chat commands (`POST /chat/slack`).
+    pub slack: SlackConfig,
     /// People (`[[user]]`): API tokens, forge logins and roles.
     pub users: Vec<User>,
     /// `[client]`: the server the CLI talks to instead of working locally.
@@ -65,6 +70,8 @@ pub struct Config {
     pub forges: ForgeApis,
     /// Test suites (`[[suite]]`), in file order.
     pub suites: Vec<Suite>,
+    /// Notification targets (`[[notify]]`), in file order.
+    pub notify: Vec<Notify>,
 }
 
 /// What a suite's failure means (seed 000/004's tiers).
@@ -339,6 +346,8 @@ pub struct User {
     pub gitlab: Option<String>,
     /// Chat identity.
     pub chat: Option<String>,
+    /// Slack user id (`U…`): who this person is in `/chat/slack` commands.
+    pub slack: Option<String>,
     /// Role on every environment (`role = "viewer"`).
     pub role: Option<Role>,
     /// Roles per environment (`environments = { staging = "admin" }`), by `[[environment]]` name.
@@ -404,6 +413,14 @@ pub struct WebhookSecrets {
     pub gitlab: Option<SecretRef>,
     /// `[package] webhook_secret`.
     pub package: Option<SecretRef>,
+}
+
+/// `[slack]`: Slack slash commands.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlackConfig {
+    /// `signing_secret`: where the Slack app's signing secret is (`env:`/`file:`,
+    /// never the secret itself). Without it, `/chat/slack` answers 503.
+    pub signing_secret: Option<SecretRef>,
 }
 
 /// What a scheduled environment follows.
@@ -536,6 +553,10 @@ pub struct Environment {
     pub drain: Option<String>,
     /// How long a drain may take.
     pub drain_timeout: Duration,
+    /// The order a rollback redeploys components in (`rollback_order`):
+    /// these first, in this order, then the rest in reverse dependency
+    /// order (`plan::rollback_order`). Empty: reverse dependency order.
+    pub rollback_order: Vec<String>,
 }
 
 /// One concrete place: an environment, or one slot of a pooled environment.
@@ -711,6 +732,7 @@ struct RawConfig {
     github: Option<RawGithub>,
     gitlab: Option<RawGitlab>,
     package: Option<RawSecretTable>,
+    slack: Option<RawSlack>,
     #[serde(default)]
     user: Vec<Spanned<RawUser>>,
     client: Option<RawClient>,
@@ -718,6 +740,8 @@ struct RawConfig {
     pending: Option<RawPending>,
     #[serde(default)]
     suite: Vec<Spanned<RawSuite>>,
+    #[serde(default)]
+    notify: Vec<Spanned<notify::RawNotify>>,
 }
 
 #[derive(Deserialize)]
@@ -792,6 +816,7 @@ struct RawUser {
     github: Option<Spanned<String>>,
     gitlab: Option<Spanned<String>>,
     chat: Option<Spanned<String>>,
+    slack: Option<Spanned<String>>,
     role: Option<Spanned<String>>,
     #[serde(default)]
     environments: BTreeMap<String, Spanned<String>>,
@@ -811,6 +836,12 @@ struct RawServer {
 #[serde(deny_unknown_fields)]
 struct RawSecretTable {
     webhook_secret: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSlack {
+    signing_secret: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -873,6 +904,8 @@ struct RawEnvironment {
     follows: Option<Spanned<String>>,
     drain: Option<String>,
     drain_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    rollback_order: Vec<Spanned<String>>,
 }
 
 // ---------------------------------------------------------------------------
@@ -1181,7 +1214,15 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
         ),
     };
     let users = validate_users(&mut cx, &raw.user, &environments);
+    let mut slack = SlackConfig {
+        signing_secret: raw
+            .slack
+            .as_ref()
+            .and_then(|s| s.signing_secret.as_ref())
+            .and_then(|v| secret_ref(&mut cx, v, "slack.signing_secret")),
+    };
     let suites = validate_suites(&mut cx, &raw.suite, &names, &environments);
+    let mut notify = notify::validate(&mut cx, &raw.notify, &environments);
     // `file:` secrets are relative to the config file, like every other path in it.
     let anchor = |r: &mut SecretRef| {
         if let SecretRef::File(p) = r
@@ -1191,11 +1232,30 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
         }
     };
     let mut webhooks = webhooks;
-    for r in [&mut webhooks.github, &mut webhooks.gitlab, &mut webhooks.package]
-        .into_iter()
-        .flatten()
+    for r in [
+        &mut webhooks.github,
+        &mut webhooks.gitlab,
+        &mut webhooks.package,
+        &mut slack.signing_secret,
+    ]
+    .into_iter()
+    .flatten()
     {
         anchor(r);
+    }
+    for n in &mut notify {
+        for r in [
+            match &mut n.url {
+                NotifyUrl::Secret(r) => Some(r),
+                NotifyUrl::Literal(_) => None,
+            },
+            n.secret.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            anchor(r);
+        }
     }
     for r in [
         forges.github.token.as_mut(),
@@ -1235,12 +1295,14 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
             policy,
             server,
             webhooks,
+            slack,
             users,
             client,
             retention,
             pending,
             forges,
             suites,
+            notify,
         })
     } else {
         Err(ConfigErrors(cx.errors))
@@ -1573,6 +1635,19 @@ fn validate_users(cx: &mut Ctx<'_>, raw: &[Spanned<RawUser>], environments: &[En
         let github = login("github", &ru.github);
         let gitlab = login("gitlab", &ru.gitlab);
         let chat = login("chat", &ru.chat);
+        let slack = login("slack", &ru.slack);
+        if let (Some(id), Some(v)) = (&slack, &ru.slack)
+            && !slack_user_id(id)
+        {
+            cx.err(
+                v.span(),
+                key("slack"),
+                format!(
+                    "`{id}` is not a Slack user id: expected `U` or `W` and then capital letters and digits, \
+                     e.g. \"U024BE7LH\" (the member id in the Slack profile, not the display name)"
+                ),
+            );
+        }
         let role = ru.role.as_ref().and_then(|r| role_of(cx, r, key("role")));
         let mut grants = BTreeMap::new();
         for (env, r) in &ru.environments {
@@ -1613,12 +1688,20 @@ fn validate_users(cx: &mut Ctx<'_>, raw: &[Spanned<RawUser>], environments: &[En
                 github,
                 gitlab,
                 chat,
+                slack,
                 role,
                 environments: grants,
             });
         }
     }
     users
+}
+
+/// A Slack user id: `U` or `W` (enterprise grid), then capital letters and digits.
+fn slack_user_id(s: &str) -> bool {
+    (3..=32).contains(&s.len())
+        && s.starts_with(['U', 'W'])
+        && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 fn role_of(cx: &mut Ctx<'_>, v: &Spanned<String>, key: String) -> Option<Role> {
@@ -2163,6 +2246,24 @@ fn validate_environment(
         },
     };
     let drain_timeout = cx.duration(&re.drain_timeout, key("drain_timeout"), Duration::from_secs(600));
+    let mut rollback_order: Vec<String> = Vec::new();
+    for c in &re.rollback_order {
+        if !members.contains(c.get_ref()) {
+            cx.err(
+                c.span(),
+                key("rollback_order"),
+                format!("`{}` is not a component of this environment", c.get_ref()),
+            );
+        } else if rollback_order.contains(c.get_ref()) {
+            cx.err(
+                c.span(),
+                key("rollback_order"),
+                format!("`{}` is listed twice", c.get_ref()),
+            );
+        } else {
+            rollback_order.push(c.get_ref().clone());
+        }
+    }
     if cx.errors.len() > before {
         return None;
     }
@@ -2176,6 +2277,7 @@ fn validate_environment(
         follows,
         drain: re.drain.clone().filter(|d| !d.trim().is_empty()),
         drain_timeout,
+        rollback_order,
     })
 }
 

@@ -9,14 +9,17 @@
 //! one exception is [`config::load`], which reads the config file's text and
 //! hands it to the pure [`config::parse`].
 
+pub mod chat;
 pub mod command;
 pub mod compose;
 pub mod config;
 pub mod culprit;
 pub mod failure;
 pub mod impact;
+pub mod junit;
 pub mod lease;
 pub mod manifest;
+pub mod notify;
 pub mod pending;
 pub mod plan;
 pub mod policy;
