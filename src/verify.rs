@@ -17,9 +17,15 @@
 //! timeout; `retries` runs it again, and a pass after a failure is reported
 //! as flaky. A failed `blocking` suite fails the cycle; other tiers are
 //! reported only.
+//!
+//! A `kind = "http-matrix"` suite (an API scenario matrix, seed 004) runs
+//! its requests through `crate::matrix` instead of a command, with the same
+//! retries, timeout and tiers; its cases (one per combination × step, the
+//! full request and response of each failure) are merged like a suite's own
+//! JUnit files, and its reason starts with the matrix's summary.
 
 use crate::app::App;
-use greenroom_core::config::{Environment, Suite, Tier};
+use greenroom_core::config::{Environment, Suite, SuiteKind, Tier};
 use greenroom_core::failure;
 use greenroom_core::impact::{self, ChangedFile, Changes, ComponentSpec, SuiteSpec};
 use greenroom_core::manifest::{Manifest, ManifestComponent};
@@ -495,6 +501,9 @@ pub async fn run_suite(suite: &Suite, cx: &SuiteContext<'_>, reason: &str) -> Su
     }
     let own = own_junit_dir(cx, suite);
     env.push(("GREENROOM_JUNIT_DIR".to_string(), own.display().to_string()));
+    if let SuiteKind::HttpMatrix(matrix) = &suite.kind {
+        return run_matrix(suite, matrix, cx, reason, env, &own, &log, t).await;
+    }
     let spec = CommandSpec {
         command: suite.run.clone(),
         cwd: cx.dir.clone(),
@@ -561,6 +570,120 @@ pub async fn run_suite(suite: &Suite, cx: &SuiteContext<'_>, reason: &str) -> Su
     let mut r = SuiteReport {
         class: Some(class),
         ..report(suite, "failed", detail, t, &log)
+    };
+    write_junit(suite, cx, &mut r, &last_error);
+    r
+}
+
+/// Runs an API scenario matrix (`kind = "http-matrix"`, `crate::matrix`)
+/// with the same retries, timeout and tiers as a command suite. Its cases
+/// (one per combination × step) go to the suite's `GREENROOM_JUNIT_DIR`,
+/// which [`write_junit`] merges; the reason starts with the run's summary.
+#[allow(clippy::too_many_arguments)]
+async fn run_matrix(
+    suite: &Suite,
+    matrix: &greenroom_core::matrix::Matrix,
+    cx: &SuiteContext<'_>,
+    reason: &str,
+    env: Vec<(String, String)>,
+    own: &Path,
+    log: &Path,
+    t: Instant,
+) -> SuiteReport {
+    use std::io::Write as _;
+    let note = |line: &str| {
+        let _ = log.parent().map(std::fs::create_dir_all);
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+            let _ = writeln!(f, "{line}");
+        }
+    };
+    let mut failures = 0u32;
+    let mut last_error;
+    let mut observed;
+    match crate::matrix::base_url(matrix, &cx.urls) {
+        Err(e) => {
+            note(&e);
+            last_error = format!("could not run: {e}");
+            observed = failure::Observed::CouldNotRun;
+        }
+        Ok(base) => {
+            let fixtures = crate::matrix::Fixtures {
+                cwd: cx.dir.clone(),
+                env,
+                secrets: cx.secrets.to_vec(),
+                log: log.to_path_buf(),
+                timeout: suite.timeout,
+            };
+            last_error = String::new();
+            observed = failure::Observed::CouldNotRun;
+            for attempt in 0..=suite.retries {
+                // Each attempt starts with an empty report directory: the last one's reports count.
+                let _ = std::fs::remove_dir_all(own);
+                let started = Instant::now();
+                note(&format!(
+                    "== attempt {}: {} combination(s) x {} step(s) against {base}",
+                    attempt + 1,
+                    greenroom_core::matrix::count(&matrix.axes),
+                    matrix.setup.len() + matrix.steps.len()
+                ));
+                let run =
+                    tokio::time::timeout(suite.timeout, crate::matrix::run(suite, matrix, &base, &fixtures)).await;
+                match run {
+                    Ok(Ok(run)) => {
+                        let secs = started.elapsed().as_secs_f64();
+                        note(&format!("{} ({} requests in {secs:.2}s)", run.summary, run.requests));
+                        if let Err(e) = crate::matrix::write_junit(own, &suite.name, &run, secs) {
+                            tracing::warn!(suite = %suite.name, "cannot write the matrix report into {}: {e}", own.display());
+                        }
+                        if run.passed() {
+                            let result = if failures == 0 { "passed" } else { "flaky" };
+                            let reason = if failures == 0 {
+                                format!("{}; {reason}", run.summary)
+                            } else {
+                                format!(
+                                    "{}; {reason}; passed after failing {failures} time(s): flaky",
+                                    run.summary
+                                )
+                            };
+                            let mut r = report(suite, result, reason, t, log);
+                            write_junit(suite, cx, &mut r, "");
+                            return r;
+                        }
+                        failures += 1;
+                        last_error = run.summary;
+                        observed = failure::Observed::Suite(failure::Exit {
+                            code: Some(1),
+                            timed_out: false,
+                        });
+                    }
+                    Ok(Err(e)) => {
+                        failures += 1;
+                        last_error = format!("could not run: {e:#}");
+                        note(&last_error);
+                        observed = failure::Observed::CouldNotRun;
+                    }
+                    Err(_) => {
+                        failures += 1;
+                        last_error = format!("timed out after {}", humantime::format_duration(suite.timeout));
+                        note(&last_error);
+                        observed = failure::Observed::Suite(failure::Exit {
+                            code: None,
+                            timed_out: true,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let detail = format!("{last_error} (it ran because {reason})");
+    let (class, why) = failure::classify(&observed);
+    let detail = match class {
+        failure::Class::Infra => format!("{detail}\n(an infrastructure error: {why})"),
+        failure::Class::Code => detail,
+    };
+    let mut r = SuiteReport {
+        class: Some(class),
+        ..report(suite, "failed", detail, t, log)
     };
     write_junit(suite, cx, &mut r, &last_error);
     r
