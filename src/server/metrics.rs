@@ -11,6 +11,14 @@
 //! - `greenroom_disk_bytes{area}`: disk used under the state directory
 //!   (database, mirrors, builds, logs, run, cycles), measured at most once a
 //!   minute and after every retention pass
+//! - `greenroom_cycle_started_timestamp_seconds{environment}`: when the
+//!   cycle running on an instance started (absent when none runs)
+//! - `greenroom_lease_expires_timestamp_seconds{environment}`: when the
+//!   lease on an instance expires (absent when it is free)
+//! - `greenroom_webhook_rejections_total{source,status}`: webhook requests
+//!   refused and not stored (401, 400, 413, 503), counted in this process
+//!   since it started (not in the store: a refused request leaves no row);
+//!   every source's 400, 401 and 413 start at 0
 //!
 //! Never exports a secret: labels come from names, commits and refs only.
 
@@ -24,6 +32,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,6 +41,17 @@ static DISK: Mutex<Option<(std::path::PathBuf, Instant, crate::retention::DiskUs
 
 /// How long a disk measurement is reused (walking the build cache is not free).
 const DISK_FRESH: Duration = Duration::from_secs(60);
+
+/// Webhook requests refused and not stored, by source and status, since
+/// this process started.
+static REJECTIONS: Mutex<BTreeMap<(String, u16), u64>> = Mutex::new(BTreeMap::new());
+
+/// Counts a webhook request refused with `status` (`server::intake`).
+pub fn count_rejection(source: &str, status: u16) {
+    if let Ok(mut r) = REJECTIONS.lock() {
+        *r.entry((source.to_string(), status)).or_default() += 1;
+    }
+}
 
 /// Keeps a measurement (the retention pass has just made one).
 pub fn remember_disk(root: &std::path::Path, usage: crate::retention::DiskUsage) {
@@ -115,6 +135,7 @@ pub async fn render(app: &crate::app::App) -> anyhow::Result<String> {
 
     let queue = Family::<Labels, Gauge>::default();
     let lease = Family::<Labels, Gauge>::default();
+    let lease_expires = Family::<Labels, Gauge>::default();
     let deployed = Family::<Labels, Gauge>::default();
     let waiting = app.store.queue(None).await?;
     let now = app.now();
@@ -125,8 +146,11 @@ pub async fn render(app: &crate::app::App) -> anyhow::Result<String> {
             .filter(|q| q.queue_key == inst.name || q.queue_key == inst.environment)
             .count();
         queue.get_or_create(&env).set(i64::try_from(depth).unwrap_or(0));
-        let held = app.store.lease(&inst.name).await?.0.is_some_and(|l| l.expires > now);
-        lease.get_or_create(&env).set(i64::from(held));
+        let current = app.store.lease(&inst.name).await?.0.filter(|l| l.expires > now);
+        lease.get_or_create(&env).set(i64::from(current.is_some()));
+        if let Some(l) = current {
+            lease_expires.get_or_create(&env).set(l.expires / 1000);
+        }
         for d in app.store.deployed(&inst.name).await? {
             if !matches!(d.state.as_str(), "running" | "starting") {
                 continue;
@@ -153,6 +177,51 @@ pub async fn render(app: &crate::app::App) -> anyhow::Result<String> {
         "greenroom_lease_held",
         "Whether an environment is leased (1) or free (0)",
         lease,
+    );
+    registry.register(
+        "greenroom_lease_expires_timestamp_seconds",
+        "When the lease on an environment instance expires (Unix seconds); absent when it is free",
+        lease_expires,
+    );
+    let started = Family::<Labels, Gauge>::default();
+    for c in app.store.running_cycles().await? {
+        started
+            .get_or_create(&vec![("environment".to_string(), c.environment.clone())])
+            .set(c.started_at / 1000);
+    }
+    registry.register(
+        "greenroom_cycle_started_timestamp_seconds",
+        "When the cycle running on an environment instance started (Unix seconds); absent when none runs",
+        started,
+    );
+    let rejections = Family::<Labels, Counter>::default();
+    for source in ["github", "gitlab", "package"] {
+        for status in [400, 401, 413] {
+            // Every source's usual refusals start at 0, so `increase()` sees the first one.
+            rejections
+                .get_or_create(&vec![
+                    ("source".to_string(), source.to_string()),
+                    ("status".to_string(), status.to_string()),
+                ])
+                .inc_by(0);
+        }
+    }
+    let counted: Vec<((String, u16), u64)> = REJECTIONS
+        .lock()
+        .map(|r| r.iter().map(|(k, v)| (k.clone(), *v)).collect())
+        .unwrap_or_default();
+    for ((source, status), n) in counted {
+        rejections
+            .get_or_create(&vec![
+                ("source".to_string(), source),
+                ("status".to_string(), status.to_string()),
+            ])
+            .inc_by(n);
+    }
+    registry.register(
+        "greenroom_webhook_rejections",
+        "Webhook requests refused and not stored, by source and HTTP status, since the process started",
+        rejections,
     );
     registry.register(
         "greenroom_deployed_info",
