@@ -77,6 +77,12 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Every action that changed an environment: who, when, through what, why
     Audit(AuditArgs),
+    /// Let a running cycle's stage that waits for an approval (`approval = true`) go on
+    Approve(ApproveArgs),
+    /// Run a failed cycle's manifest again from its failed stage (or --from another)
+    Retry(RetryArgs),
+    /// Lift an environment's deploy blockers (freeze windows, firing alerts) for a while (recorded)
+    Override(OverrideArgs),
     /// Which components, commits and PRs differ between two cycles or manifests
     Diff(DiffArgs),
     /// Show a component's captured output
@@ -228,6 +234,46 @@ pub struct RollbackArgs {
     /// Show what would be deployed, in which order; change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Roll back even past an irreversible stage (recorded in the audit trail)
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `approve` arguments.
+#[derive(Args, Debug)]
+pub struct ApproveArgs {
+    /// The cycle
+    pub cycle: i64,
+    /// The stage [default: the one the cycle waits on]
+    #[arg(long)]
+    pub stage: Option<String>,
+    /// Why (recorded)
+    #[arg(long, default_value = "")]
+    pub reason: String,
+}
+
+/// `retry` arguments.
+#[derive(Args, Debug)]
+pub struct RetryArgs {
+    /// The failed cycle
+    pub cycle: i64,
+    /// The stage to start from [default: the stage it failed in]
+    #[arg(long, value_name = "STAGE")]
+    pub from: Option<String>,
+}
+
+/// `override` arguments.
+#[derive(Args, Debug)]
+pub struct OverrideArgs {
+    /// Environment, slot or pool [default: the first environment]
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// Why (required; recorded)
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    /// For how long
+    #[arg(long = "for", value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    pub duration: Duration,
 }
 
 /// `audit` arguments.
@@ -489,7 +535,7 @@ async fn run_remote(cli: &Cli, c: &Client) -> anyhow::Result<Option<i32>> {
         }
         Command::Rollback(a) => {
             let env = remote_env(c, a.env.as_deref()).await?;
-            let body = json!({"to": a.to, "reason": a.reason, "dry_run": a.dry_run});
+            let body = json!({"to": a.to, "reason": a.reason, "dry_run": a.dry_run, "force": a.force});
             let (_, report): (_, CycleReport) = c
                 .post(
                     &format!("/environments/{}/rollback", segment(&env)),
@@ -503,6 +549,44 @@ async fn run_remote(cli: &Cli, c: &Client) -> anyhow::Result<Option<i32>> {
                 print!("{}", render_cycle(&report, crate::app::SystemClock.now()));
             }
             if report.ok() { 0 } else { 1 }
+        }
+        Command::Approve(a) => {
+            let (_, done): (_, crate::approving::Approved) = c
+                .post(
+                    &format!("/cycles/{}/approve", a.cycle),
+                    &json!({"stage": a.stage, "reason": a.reason}),
+                    &[],
+                )
+                .await?;
+            print_approved(cli, &done)?;
+            0
+        }
+        Command::Retry(a) => {
+            let (_, report): (_, CycleReport) = c
+                .post(
+                    &format!("/cycles/{}/retry", a.cycle),
+                    &json!({"from": a.from}),
+                    &accept_failed,
+                )
+                .await?;
+            if cli.json {
+                print_json(&report)?;
+            } else {
+                print!("{}", render_cycle(&report, crate::app::SystemClock.now()));
+            }
+            if report.ok() { 0 } else { 1 }
+        }
+        Command::Override(a) => {
+            let env = remote_env(c, a.env.as_deref()).await?;
+            let (_, o): (_, greenroom_store::OverrideRecord) = c
+                .post(
+                    &format!("/environments/{}/override", segment(&env)),
+                    &json!({"reason": a.reason, "for": humantime::format_duration(a.duration).to_string()}),
+                    &[],
+                )
+                .await?;
+            print_override(cli, &o)?;
+            0
         }
         Command::Audit(a) => {
             let mut path = format!("/audit?limit={}", a.limit.clamp(1, 1000));
@@ -708,6 +792,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 full: a.full,
                 suites_only: None,
                 rollback: None,
+                retry_from: None,
             };
             let reporter: Box<dyn Reporter> = if cli.json {
                 Box::new(Silent)
@@ -770,6 +855,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 to: a.to.clone(),
                 reason: a.reason.clone(),
                 dry_run: a.dry_run,
+                force: a.force,
             };
             let reporter: Box<dyn Reporter> = if cli.json {
                 Box::new(Silent)
@@ -778,6 +864,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             };
             let report = crate::rollback::rollback(&app, &req, reporter.as_ref()).await?;
             finish_cycle_output(&cli, &report, &app)
+        }
+        Command::Approve(a) => {
+            let app = open(&cli).await?;
+            let done = crate::approving::approve(&app, a.cycle, a.stage.as_deref(), &a.reason).await?;
+            print_approved(&cli, &done)?;
+            Ok(0)
+        }
+        Command::Retry(a) => {
+            let app = open(&cli).await?;
+            let reporter: Box<dyn Reporter> = if cli.json {
+                Box::new(Silent)
+            } else {
+                Box::new(Human::new())
+            };
+            let report = crate::approving::retry(&app, a.cycle, a.from.as_deref(), reporter.as_ref()).await?;
+            finish_cycle_output(&cli, &report, &app)
+        }
+        Command::Override(a) => {
+            let app = open(&cli).await?;
+            let env = default_env(&app, a.env.as_deref())?;
+            let o = crate::blockers::grant_override(&app, &env, &a.reason, a.duration).await?;
+            print_override(&cli, &o)?;
+            Ok(0)
         }
         Command::Audit(a) => {
             let app = open(&cli).await?;
@@ -905,6 +1014,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
     }
+}
+
+fn print_override(cli: &Cli, o: &greenroom_store::OverrideRecord) -> anyhow::Result<()> {
+    if cli.json {
+        print_json(o)?;
+    } else {
+        println!(
+            "the deploy blockers of {} are lifted until {} ({}: {})",
+            o.environment,
+            greenroom_core::time::format(o.until),
+            o.granted_by,
+            o.reason
+        );
+    }
+    Ok(())
+}
+
+fn print_approved(cli: &Cli, a: &crate::approving::Approved) -> anyhow::Result<()> {
+    if cli.json {
+        print_json(a)?;
+    } else {
+        println!(
+            "stage {} of cycle {} on {} approved by {}",
+            a.stage, a.cycle, a.environment, a.by
+        );
+    }
+    Ok(())
 }
 
 fn finish_cycle_output(cli: &Cli, report: &CycleReport, app: &App) -> anyhow::Result<i32> {

@@ -19,7 +19,7 @@ use crate::progress::Reporter;
 use crate::resolve::{self, Resolution, Vars};
 use anyhow::Context;
 use greenroom_core::compose::{self, Request, Selection};
-use greenroom_core::config::{Component, DriverKind, Environment, Health, Instance, Tier};
+use greenroom_core::config::{Component, DriverKind, Environment, Health, Instance, Stage, StageKind, Tier};
 use greenroom_core::failure;
 use greenroom_core::lease::Lease;
 use greenroom_core::manifest::{Manifest, ManifestComponent};
@@ -69,6 +69,9 @@ pub struct DeployRequest {
     /// This deploy is a rollback (`crate::rollback`): components go in
     /// rollback order and deploy commands are told.
     pub rollback: Option<RollbackOf>,
+    /// Run the pipeline from this stage (`greenroom retry --from`): the
+    /// stages before it are skipped, except the deploy.
+    pub retry_from: Option<String>,
 }
 
 /// What a rollback replaces.
@@ -229,6 +232,14 @@ pub struct CycleReport {
     /// The verify stage's JUnit summary (every suite, the versions tested).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub junit: Option<String>,
+    /// Metric gates evaluated after the deploy and after the tests, with
+    /// their resolved queries and values (`gates`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<crate::gates::GateReport>,
+    /// The error watch: components that logged errors during the cycle,
+    /// new ones (vs the previous healthy cycle) with counts and first lines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<crate::errorwatch::ErrorWatchReport>,
 }
 
 /// A cycle's first failure, classified (issue #4 point 6).
@@ -531,8 +542,14 @@ struct Cycle<'a> {
     failure: Option<FailureReport>,
     /// Set when the cycle is a rollback.
     rollback: Option<RollbackOf>,
+    /// `greenroom retry --from`.
+    retry_from: Option<String>,
     /// The cycle's JUnit summary, once the verify stage wrote it.
     junit: Option<String>,
+    /// Metric gates evaluated by the verify stage.
+    gates: Vec<crate::gates::GateReport>,
+    /// What the error watch found.
+    errors: Vec<crate::errorwatch::ErrorWatchReport>,
 }
 
 impl Cycle<'_> {
@@ -650,6 +667,11 @@ pub async fn deploy(app: &App, req: &DeployRequest, reporter: &dyn Reporter) -> 
         .map_err(|errs| input(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
     // Secrets must be readable before anything is touched.
     resolve::vars_for(&env, &instances[0])?;
+    // A person's deploy meets the deploy blockers (the schedule waits for
+    // them in the scheduler; culprit-search runs are the search's own).
+    if !req.dry_run && !is_scheduled(&req.text) && !req.text.starts_with("culprit search") {
+        crate::blockers::refuse_if_blocked(app, &instances[0], &env).await?;
+    }
 
     reporter.stage("resolve");
     let tr = Instant::now();
@@ -683,6 +705,11 @@ pub async fn deploy_entries(
         .with_context(|| format!("environment {} vanished from the config", instances[0].environment))?
         .clone();
     resolve::vars_for(&env, &instances[0])?;
+    // A retry meets the deploy blockers like any deploy; a rollback does
+    // not (it is how a freeze's incident is fixed).
+    if req.rollback.is_none() && !req.dry_run {
+        crate::blockers::refuse_if_blocked(app, &instances[0], &env).await?;
+    }
     let mut components = Vec::new();
     for name in &env.components {
         let r = match entries.get(name) {
@@ -778,6 +805,11 @@ async fn deploy_resolved(
     t.overhead_ms = t.total_ms.saturating_sub(t.user_ms + t.health_ms + t.stop_ms);
     t.peak_rss_kib = peak_rss_kib();
     Ok(report)
+}
+
+/// Whether a request is one the server scheduled.
+pub fn is_scheduled(text: &str) -> bool {
+    text.starts_with(SCHEDULED_PARTIAL) || text.starts_with(SCHEDULED_FULL)
 }
 
 /// The request text of cycles the server schedules, by kind.
@@ -938,6 +970,8 @@ async fn dry_run(
         suites: Vec::new(),
         failure: None,
         junit: None,
+        gates: Vec::new(),
+        errors: Vec::new(),
     })
 }
 
@@ -960,7 +994,7 @@ async fn run_deploy(
     let now = app.now();
     // A manifest rolled back as faulty is never deployed again by the
     // schedule; a person may still deploy it explicitly.
-    if (req.text.starts_with(SCHEDULED_PARTIAL) || req.text.starts_with(SCHEDULED_FULL))
+    if is_scheduled(&req.text)
         && let Some(f) = app.store.faulty(&manifest.id, &inst.name).await?
     {
         let why = format!(
@@ -986,6 +1020,8 @@ async fn run_deploy(
             suites: Vec::new(),
             failure: None,
             junit: None,
+            gates: Vec::new(),
+            errors: Vec::new(),
         });
     }
     app.store.put_manifest(&manifest, now).await?;
@@ -1059,7 +1095,10 @@ async fn run_deploy(
         kept,
         failure: None,
         rollback: req.rollback.clone(),
+        retry_from: req.retry_from.clone(),
         junit: None,
+        gates: Vec::new(),
+        errors: Vec::new(),
     };
     let outcome = cycle_stages(&mut cx, resolution, &running).await;
     let (result, error, components, build_ms, deploy_ms) = match outcome {
@@ -1095,6 +1134,8 @@ async fn run_deploy(
         suites: std::mem::take(&mut cx.suites),
         failure: if result_failed { cx.failure.take() } else { None },
         junit: cx.junit.take(),
+        gates: std::mem::take(&mut cx.gates),
+        errors: std::mem::take(&mut cx.errors),
     })
 }
 
@@ -1195,9 +1236,143 @@ async fn cycle_stages(
     // Again, now with the built artifacts, for the deploy commands to read.
     write_manifest_file(cx, &records, &endpoints)?;
 
-    // Deploy, in dependency order.
-    cx.reporter.stage("deploy");
-    let td = Instant::now();
+    // The pipeline (issue #5 point 1): the environment's stages in order,
+    // by default deploy then verify.
+    let pipeline = cx.env.pipeline();
+    let mut deploy_ms = 0;
+    let from = cx.retry_from.clone();
+    let mut reached = from.is_none();
+    for stage in &pipeline {
+        if !reached && from.as_deref() == Some(stage.name.as_str()) {
+            reached = true;
+        }
+        // A retry from a later stage skips the earlier ones, except the
+        // deploy (with the same manifest it changes nothing, and it makes
+        // sure everything runs).
+        if !reached && stage.kind != StageKind::Deploy {
+            cx.stage(
+                &stage.name,
+                None,
+                app.now(),
+                "skipped",
+                Some(format!("retry from `{}`", from.as_deref().unwrap_or(""))),
+            )
+            .await?;
+            continue;
+        }
+        if let Some((result, msg)) = cx.halt().await? {
+            return halted(cx, reports, result, msg).await;
+        }
+        if stage.approval
+            && let Err(why) = wait_for_approval(cx, stage).await?
+        {
+            return halted(cx, reports, "cancelled", why).await;
+        }
+        // Before a point of no return, the deploy blockers are asked again.
+        if stage.irreversible
+            && let Err(why) = wait_for_blockers(cx, stage).await?
+        {
+            return halted(cx, reports, "cancelled", why).await;
+        }
+        match stage.kind {
+            StageKind::Deploy => {
+                cx.reporter.stage("deploy");
+                let td = Instant::now();
+                let outcome = deploy_all(cx, &records, &mut reports, running, &endpoints).await?;
+                deploy_ms = ms(td.elapsed());
+                let now = app.now();
+                match outcome {
+                    DeployOutcome::All => {
+                        app.store
+                            .set_environment_manifest(&cx.inst.name, Some(&cx.manifest.id), cx.id, now)
+                            .await?;
+                    }
+                    DeployOutcome::Failed(e) => {
+                        app.store
+                            .set_environment_manifest(&cx.inst.name, None, cx.id, now)
+                            .await?;
+                        return Ok(("failed".into(), Some(e), in_order(cx, reports), build_ms, deploy_ms));
+                    }
+                    DeployOutcome::Halted(result, msg) => return halted(cx, reports, result, msg).await,
+                }
+            }
+            StageKind::Verify => {
+                let stop = cx.stop_requested();
+                let verified = tokio::select! {
+                    v = verify_stage(cx, running, &endpoints) => Ok(v),
+                    why = stop => Err(why),
+                };
+                match verified {
+                    Ok(v) => {
+                        if let Some(failure) = v? {
+                            return Ok((
+                                "failed".into(),
+                                Some(failure),
+                                in_order(cx, reports),
+                                build_ms,
+                                deploy_ms,
+                            ));
+                        }
+                    }
+                    Err(why) => {
+                        return Ok((
+                            "cancelled".into(),
+                            Some(why),
+                            in_order(cx, reports),
+                            build_ms,
+                            deploy_ms,
+                        ));
+                    }
+                }
+            }
+            _ => match run_stage(cx, stage, &endpoints).await? {
+                Ok(()) => {}
+                Err((result, msg)) => {
+                    return Ok((result.into(), Some(msg), in_order(cx, reports), build_ms, deploy_ms));
+                }
+            },
+        }
+        if stage.irreversible {
+            cx.stage(
+                IRREVERSIBLE,
+                None,
+                app.now(),
+                "ok",
+                Some(format!(
+                    "stage `{}` ran: manifests deployed before cycle {} can no longer be restored by a rollback",
+                    stage.name, cx.id
+                )),
+            )
+            .await?;
+        }
+    }
+    Ok(("succeeded".into(), None, in_order(cx, reports), build_ms, deploy_ms))
+}
+
+/// The stage record that marks a cycle past an irreversible stage.
+pub const IRREVERSIBLE: &str = "irreversible";
+
+/// How the deploy stage went.
+enum DeployOutcome {
+    /// Every component runs what it should.
+    All,
+    /// A component failed (the message says which and why).
+    Failed(String),
+    /// Fenced or cancelled.
+    Halted(&'static str, String),
+}
+
+/// The deploy stage: every component whose action is `deploy`, in
+/// dependency order (rollback order for a rollback); the first failure
+/// stops it, the rest are recorded as not reached.
+async fn deploy_all(
+    cx: &mut Cycle<'_>,
+    records: &BTreeMap<String, CycleComponent>,
+    reports: &mut BTreeMap<String, ComponentReport>,
+    running: &[Deployed],
+    endpoints: &BTreeMap<String, (u16, Option<String>)>,
+) -> anyhow::Result<DeployOutcome> {
+    let app = cx.app;
     let order = match &cx.rollback {
         Some(_) => plan::rollback_order(&app.config, cx.env),
         None => plan::deploy_order(&app.config, cx.env),
@@ -1220,7 +1395,7 @@ async fn cycle_stages(
             continue;
         }
         if let Some((result, msg)) = cx.halt().await? {
-            return halted(cx, reports, result, msg).await;
+            return Ok(DeployOutcome::Halted(result, msg));
         }
         let component = app
             .config
@@ -1229,7 +1404,7 @@ async fn cycle_stages(
         let prev = running.iter().find(|d| &d.component == name && d.state != "stopped");
         let stop = cx.stop_requested();
         let result = tokio::select! {
-            r = deploy_component(cx, component, &rec, prev, &endpoints) => Ok(r),
+            r = deploy_component(cx, component, &rec, prev, endpoints) => Ok(r),
             why = stop => Err(why),
         };
         let (outcome, err) = match result {
@@ -1247,7 +1422,7 @@ async fn cycle_stages(
                 if let Some(r) = reports.get_mut(name) {
                     r.outcome = "cancelled".into();
                 }
-                return halted(cx, reports, "cancelled", why).await;
+                return Ok(DeployOutcome::Halted("cancelled", why));
             }
         };
         let mut rec = rec;
@@ -1261,43 +1436,231 @@ async fn cycle_stages(
             failure = Some(e);
         }
     }
-    let deploy_ms = ms(td.elapsed());
-    let now = app.now();
-    match failure {
-        None => {
-            app.store
-                .set_environment_manifest(&cx.inst.name, Some(&cx.manifest.id), cx.id, now)
-                .await?;
-            if let Some((result, msg)) = cx.halt().await? {
-                return halted(cx, reports, result, msg).await;
-            }
-            let stop = cx.stop_requested();
-            let verified = tokio::select! {
-                v = verify_stage(cx, running, &endpoints) => Ok(v),
-                why = stop => Err(why),
+    Ok(match failure {
+        None => DeployOutcome::All,
+        Some(e) => DeployOutcome::Failed(e),
+    })
+}
+
+/// Waits until a person approves `stage` of this cycle (`greenroom approve
+/// CYCLE --stage NAME`, or the API); `Err` with the reason when the cycle
+/// is cancelled or fenced meanwhile. The wait and the approval are recorded.
+async fn wait_for_approval(cx: &mut Cycle<'_>, stage: &Stage) -> anyhow::Result<Result<(), String>> {
+    let app = cx.app;
+    let started = app.now();
+    let waiting = format!(
+        "waiting for approval: greenroom approve {} --stage {}",
+        cx.id, stage.name
+    );
+    cx.reporter.started(&stage.name, "", &waiting);
+    cx.stage(
+        &format!("approval:{}", stage.name),
+        None,
+        started,
+        "waiting",
+        Some(waiting.clone()),
+    )
+    .await?;
+    app.store
+        .record_decision(
+            &cx.inst.name,
+            started,
+            "approval",
+            &format!("cycle {}: {waiting}", cx.id),
+            &[],
+            Some(cx.id),
+        )
+        .await?;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        if let Some(a) = app.store.approval(cx.id, &stage.name).await? {
+            let detail = if a.reason.is_empty() {
+                format!("approved by {}", a.approved_by)
+            } else {
+                format!("approved by {}: {}", a.approved_by, a.reason)
             };
-            match verified {
-                Ok(v) => {
-                    let failure = v?;
-                    let result = if failure.is_some() { "failed" } else { "succeeded" };
-                    Ok((result.into(), failure, in_order(cx, reports), build_ms, deploy_ms))
-                }
-                Err(why) => Ok((
-                    "cancelled".into(),
-                    Some(why),
-                    in_order(cx, reports),
-                    build_ms,
-                    deploy_ms,
-                )),
+            cx.reporter.finished(&stage.name, "", true, &detail, Duration::ZERO);
+            cx.stage(
+                &format!("approval:{}", stage.name),
+                None,
+                started,
+                "approved",
+                Some(detail),
+            )
+            .await?;
+            return Ok(Ok(()));
+        }
+        if let Some((_, msg)) = cx.halt().await? {
+            return Ok(Err(msg));
+        }
+        if let Ok(Some(c)) = app.store.cancel_requested(cx.id).await {
+            return Ok(Err(cancel_message(&c)));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(500));
+    }
+}
+
+/// Waits while a deploy blocker holds before an irreversible stage (the
+/// wait is recorded); `Err` with the reason when the cycle is cancelled
+/// or fenced meanwhile.
+async fn wait_for_blockers(cx: &mut Cycle<'_>, stage: &Stage) -> anyhow::Result<Result<(), String>> {
+    let app = cx.app;
+    let started = app.now();
+    let mut said: Option<String> = None;
+    loop {
+        let why = match crate::blockers::check(app, &cx.inst, cx.env).await? {
+            None => break,
+            Some(why) => why,
+        };
+        if said.as_deref() != Some(why.as_str()) {
+            cx.reporter.note(&format!("stage {} waits: {why}", stage.name));
+            cx.stage(
+                &format!("blocked:{}", stage.name),
+                None,
+                started,
+                "waiting",
+                Some(why.clone()),
+            )
+            .await?;
+            said = Some(why);
+        }
+        if let Some((_, msg)) = cx.halt().await? {
+            return Ok(Err(msg));
+        }
+        if let Ok(Some(c)) = app.store.cancel_requested(cx.id).await {
+            return Ok(Err(cancel_message(&c)));
+        }
+        tokio::time::sleep(crate::blockers::POLL).await;
+    }
+    if said.is_some() {
+        cx.stage(&format!("blocked:{}", stage.name), None, started, "lifted", None)
+            .await?;
+    }
+    Ok(Ok(()))
+}
+
+/// Runs a command stage with its retries, timeout and backoff, racing a
+/// cancel; `Err((result, message))` when it failed or was cancelled.
+async fn run_stage(
+    cx: &mut Cycle<'_>,
+    stage: &Stage,
+    endpoints: &BTreeMap<String, (u16, Option<String>)>,
+) -> anyhow::Result<Result<(), (&'static str, String)>> {
+    let app = cx.app;
+    let started = app.now();
+    cx.reporter.stage(&stage.name);
+    let log = app
+        .paths
+        .logs()
+        .join(&cx.inst.name)
+        .join("stages")
+        .join(&stage.name)
+        .join(format!("cycle-{}.log", cx.id));
+    let mut env: Vec<(String, String)> = cx.vars.values.clone();
+    env.extend([
+        ("GREENROOM_ENV".to_string(), cx.inst.name.clone()),
+        ("GREENROOM_ENVIRONMENT".to_string(), cx.inst.environment.clone()),
+        ("GREENROOM_TARGET".to_string(), cx.inst.name.clone()),
+        ("GREENROOM_CYCLE".to_string(), cx.id.to_string()),
+        ("GREENROOM_STAGE".to_string(), stage.name.clone()),
+        ("GREENROOM_STAGE_KIND".to_string(), stage.kind.as_str().to_string()),
+        ("GREENROOM_MANIFEST".to_string(), cx.manifest_file.display().to_string()),
+        ("GREENROOM_MANIFEST_ID".to_string(), cx.manifest.id.clone()),
+    ]);
+    if let Some(r) = &cx.rollback {
+        env.push(("GREENROOM_ROLLBACK".into(), "1".into()));
+        env.push((
+            "GREENROOM_PREVIOUS_MANIFEST".into(),
+            r.previous_manifest.clone().unwrap_or_default(),
+        ));
+    }
+    for (name, (port, url)) in endpoints {
+        let k = env_key(name);
+        env.push((format!("GREENROOM_PORT_{k}"), port.to_string()));
+        env.push((format!("GREENROOM_URL_{k}"), url.clone().unwrap_or_default()));
+    }
+    let spec = CommandSpec {
+        command: stage.run.clone().unwrap_or_default(),
+        cwd: app.paths.cycle_dir(cx.id),
+        env,
+        secret_values: cx.vars.secrets.clone(),
+        log_path: log.clone(),
+        timeout: stage.timeout,
+    };
+    if let Err(e) = std::fs::create_dir_all(&spec.cwd) {
+        anyhow::bail!("cannot create {}: {e}", spec.cwd.display());
+    }
+    let mut observed = failure::Observed::CouldNotRun;
+    let mut why = String::new();
+    let t = Instant::now();
+    for attempt in 1..=stage.attempts {
+        let ta = Instant::now();
+        cx.reporter.started(
+            &stage.name,
+            "",
+            &format!("{} (attempt {attempt} of {})", stage.kind, stage.attempts),
+        );
+        let stop = cx.stop_requested();
+        let out = tokio::select! {
+            r = greenroom_driver::run_command(&spec) => r,
+            why = stop => return Ok(Err(("cancelled", why))),
+        };
+        cx.user += ta.elapsed();
+        match out {
+            Ok(o) if o.success => {
+                let detail = if attempt == 1 {
+                    format!("{} passed", stage.kind)
+                } else {
+                    format!("{} passed on attempt {attempt}", stage.kind)
+                };
+                cx.reporter.finished(&stage.name, "", true, &detail, t.elapsed());
+                cx.stage(&stage.name, None, started, "ok", Some(detail)).await?;
+                return Ok(Ok(()));
+            }
+            Ok(o) => {
+                observed = failure::Observed::DeployCommand(failure::Exit {
+                    code: o.code,
+                    timed_out: o.timed_out,
+                });
+                why = if o.timed_out {
+                    format!("timed out after {}", humantime::format_duration(stage.timeout))
+                } else {
+                    format!(
+                        "exit status {}",
+                        o.code.map(|c| c.to_string()).unwrap_or_else(|| "by signal".into())
+                    )
+                };
+            }
+            Err(e) => {
+                observed = failure::Observed::CouldNotRun;
+                why = format!("could not run: {e}");
             }
         }
-        Some(e) => {
-            app.store
-                .set_environment_manifest(&cx.inst.name, None, cx.id, now)
-                .await?;
-            Ok(("failed".into(), Some(e), in_order(cx, reports), build_ms, deploy_ms))
+        if attempt < stage.attempts {
+            let wait = stage.backoff.saturating_mul(1 << (attempt - 1).min(10));
+            cx.reporter.note(&format!(
+                "stage {} failed ({why}); attempt {} in {}",
+                stage.name,
+                attempt + 1,
+                humantime::format_duration(wait)
+            ));
+            let stop = cx.stop_requested();
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                why = stop => return Ok(Err(("cancelled", why))),
+            }
         }
     }
+    cx.failed(&stage.name, None, observed);
+    let detail = format!("{why} after {} attempt(s)", stage.attempts);
+    cx.reporter.finished(&stage.name, "", false, &detail, t.elapsed());
+    cx.stage(&stage.name, None, started, "failed", Some(detail.clone()))
+        .await?;
+    Ok(Err((
+        "failed",
+        format!("stage `{}` ({}) failed: {detail}{}", stage.name, stage.kind, tail(&log)),
+    )))
 }
 
 /// Runs the environment's suites that this cycle selects (see `verify`);
@@ -1308,12 +1671,32 @@ async fn verify_stage(
     endpoints: &BTreeMap<String, (u16, Option<String>)>,
 ) -> anyhow::Result<Option<String>> {
     let app = cx.app;
+    // The error watch's window opens now; `when = "deploy"` gates are
+    // evaluated before the suites (issue #6 points 4-5). A culprit search
+    // reproduces the failing gate only (`suites_only`).
+    let watch = match &cx.suites_only {
+        Some(only) if !only.iter().any(|n| n == crate::errorwatch::SUBJECT) => None,
+        _ => Some(crate::errorwatch::open(app, cx.env, &cx.inst, cx.id).await),
+    };
+    let gate_cx = crate::gates::GateContext {
+        inst: &cx.inst,
+        cycle: cx.id,
+        manifest: &cx.manifest.id,
+    };
+    let deploy_gates = crate::gates::evaluate(
+        app,
+        cx.env,
+        &gate_cx,
+        greenroom_core::gate::When::Deploy,
+        cx.suites_only.as_deref(),
+    )
+    .await;
     let mut suites = crate::verify::suites_of(app, cx.env);
     if let Some(only) = &cx.suites_only {
         suites.retain(|s| only.contains(&s.name));
     }
     if suites.is_empty() {
-        return Ok(None);
+        return after_tests(cx, watch, deploy_gates, &[], &suites, None).await;
     }
     cx.reporter.stage("verify");
     let changes = crate::verify::changes(app, cx.env, running, &cx.manifest.components).await;
@@ -1418,8 +1801,117 @@ async fn verify_stage(
             },
         });
     }
+    let failure = after_tests(cx, watch, deploy_gates, &reports, &suites, failure).await?;
     cx.suites = reports;
     Ok(failure)
+}
+
+/// The end of the verify stage: `when = "tests"` gates and the error watch
+/// (issue #6 points 4-5), kept in the cycle's report. A blocking gate that
+/// did not pass, or new errors where `new_errors = "blocking"` (the
+/// environment, or a suite that ran), fail the cycle; the first failure
+/// keeps its class (a gate that could not ask Prometheus is infrastructure).
+async fn after_tests(
+    cx: &mut Cycle<'_>,
+    watch: Option<crate::errorwatch::Window>,
+    mut gates: Vec<crate::gates::GateReport>,
+    ran: &[crate::verify::SuiteReport],
+    suites: &[&greenroom_core::config::Suite],
+    failure: Option<String>,
+) -> anyhow::Result<Option<String>> {
+    use greenroom_core::config::NewErrors;
+    let app = cx.app;
+    let started = app.now();
+    let gate_cx = crate::gates::GateContext {
+        inst: &cx.inst,
+        cycle: cx.id,
+        manifest: &cx.manifest.id,
+    };
+    gates.extend(
+        crate::gates::evaluate(
+            app,
+            cx.env,
+            &gate_cx,
+            greenroom_core::gate::When::Tests,
+            cx.suites_only.as_deref(),
+        )
+        .await,
+    );
+    let errors = match &watch {
+        Some(w) => {
+            let vars = crate::errorwatch::LogsVars {
+                values: &cx.vars.values,
+                secrets: &cx.vars.secrets,
+            };
+            crate::errorwatch::check(app, &cx.inst, cx.id, w, &vars).await
+        }
+        None => Vec::new(),
+    };
+    let mut problems = Vec::new();
+    for g in &gates {
+        let took = Duration::from_millis(g.duration_ms);
+        let what = format!("gate {}", g.name);
+        cx.reporter
+            .finished("verify", &what, g.result == "passed", &g.result, took);
+        cx.stage(
+            &format!("gate:{}", g.name),
+            g.component.as_deref(),
+            started,
+            &g.result,
+            Some(g.reason.clone()),
+        )
+        .await?;
+        if g.blocks() {
+            problems.push(g.describe());
+            if cx.failure.is_none() {
+                cx.failure = Some(FailureReport {
+                    class: g.class(),
+                    stage: "verify".into(),
+                    subject: Some(g.name.clone()),
+                    why: g.describe(),
+                });
+            }
+        }
+    }
+    let new: Vec<String> = errors.iter().flat_map(|e| e.describe()).collect();
+    if !new.is_empty() {
+        let blocking = cx.env.new_errors == NewErrors::Blocking
+            || ran.iter().any(|r| {
+                r.result != "skipped"
+                    && suites
+                        .iter()
+                        .any(|s| s.name == r.name && s.new_errors == NewErrors::Blocking)
+            });
+        let text = format!(
+            "{} new error{} in the logs (vs the previous healthy cycle):\n  {}",
+            new.len(),
+            if new.len() == 1 { "" } else { "s" },
+            new.join("\n  ")
+        );
+        cx.reporter.note(&text);
+        if blocking {
+            problems.push(format!("new_errors = \"blocking\": {text}"));
+            if cx.failure.is_none() {
+                cx.failure = Some(FailureReport {
+                    class: failure::Class::Code,
+                    stage: "verify".into(),
+                    subject: Some(crate::errorwatch::SUBJECT.into()),
+                    why: format!(
+                        "{} new error{} in the components' logs",
+                        new.len(),
+                        if new.len() == 1 { "" } else { "s" }
+                    ),
+                });
+            }
+        }
+    }
+    cx.gates = gates;
+    cx.errors = errors;
+    Ok(match (failure, problems.is_empty()) {
+        (f, true) => f,
+        (None, false) => Some(problems.join("\n")),
+        (Some(f), false) => Some(format!("{f}\n{}", problems.join("\n"))),
+    })
 }
 
 /// Reports in deploy order (the order people think of the environment in).
@@ -2069,6 +2561,8 @@ pub async fn stop(app: &App, env_name: &str, wait: bool, reporter: &dyn Reporter
             suites: Vec::new(),
             failure: None,
             junit: None,
+            gates: Vec::new(),
+            errors: Vec::new(),
         })
     }
     .await;

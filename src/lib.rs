@@ -6,17 +6,22 @@
 //! `ARCHITECTURE.md` for the map.
 
 pub mod app;
+pub mod approving;
 pub mod audit;
+pub mod blockers;
 pub mod build;
 pub mod cancelling;
 pub mod cli;
 pub mod client;
 pub mod engine;
 pub mod error;
+pub mod errorwatch;
 pub mod feedback;
 pub mod forge;
+pub mod gates;
 pub mod identity;
 pub mod leasing;
+pub mod matrix;
 pub mod notify;
 pub mod pausing;
 pub mod pending;

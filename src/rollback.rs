@@ -34,6 +34,29 @@ pub struct RollbackRequest {
     pub reason: Option<String>,
     /// Plan only: which manifest, which order.
     pub dry_run: bool,
+    /// Roll back past an irreversible stage (an admin's decision, recorded).
+    pub force: bool,
+}
+
+/// The newest irreversible stage that ran on `instance` after the last
+/// cycle that deployed `manifest` there (all recorded cycles when it never
+/// ran there): `(cycle, what ran)`.
+async fn irreversible_since(app: &App, instance: &str, manifest: &str) -> anyhow::Result<Option<(i64, String)>> {
+    let names = [instance.to_string()];
+    let cycles = app.store.cycles(Some(&names), LOOK_BACK).await?;
+    let since = cycles
+        .iter()
+        .find(|c| c.manifest.as_deref() == Some(manifest) && c.result == "succeeded")
+        .map(|c| c.id)
+        .unwrap_or(0);
+    for c in cycles.iter().filter(|c| c.id > since) {
+        for s in app.store.stages(c.id).await? {
+            if s.name == engine::IRREVERSIBLE && s.result == "ok" {
+                return Ok(Some((c.id, s.detail.unwrap_or_default())));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Whether a manifest entry carries `version`: its tag or ref, its image
@@ -134,11 +157,31 @@ pub async fn rollback(app: &App, req: &RollbackRequest, reporter: &dyn Reporter)
         )));
     };
     let (to, replaced) = target(app, &inst.name, &req.to).await?;
+    // Past a point of no return (seed 003's post-deploy migrations) the old
+    // version cannot come back: refuse, offering to roll forward.
+    let forced = match irreversible_since(app, &inst.name, &to.id).await? {
+        Some((cycle, what)) if !req.force => {
+            return Err(input(format!(
+                "refusing to roll {} back to {}: an irreversible stage ran in cycle {cycle} since ({what}). \
+                 Roll forward instead: deploy a fix (`greenroom deploy --env {} COMPONENT=REF`); \
+                 an admin who knows the old version still works can force it with `greenroom rollback --force`",
+                inst.name,
+                to.short_id(),
+                inst.name
+            )));
+        }
+        Some((cycle, what)) => Some(format!("forced past the irreversible stage of cycle {cycle} ({what})")),
+        None => None,
+    };
     let text = format!("rollback to {} (--to {})", to.short_id(), req.to);
     let reason = req
         .reason
         .clone()
         .unwrap_or_else(|| format!("rollback to {}", to.short_id()));
+    let reason = match &forced {
+        Some(f) => format!("{reason} [{f}]"),
+        None => reason,
+    };
     let deploy = DeployRequest {
         env: inst.name.clone(),
         request: Request {
@@ -159,6 +202,7 @@ pub async fn rollback(app: &App, req: &RollbackRequest, reporter: &dyn Reporter)
         rollback: Some(RollbackOf {
             previous_manifest: replaced.clone(),
         }),
+        retry_from: None,
     };
     if req.dry_run {
         return engine::deploy_entries(app, &deploy, &to.components, reporter).await;

@@ -499,6 +499,9 @@ pub struct RollbackBody {
     /// Plan only.
     #[serde(default)]
     pub dry_run: bool,
+    /// Roll back past an irreversible stage (admins only; recorded).
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// Take a lease.
@@ -867,6 +870,7 @@ async fn deploy(
         full: false,
         suites_only: None,
         rollback: None,
+        retry_from: None,
     };
     let app = as_user(&s.app, who);
     // Run detached: a client that hangs up must not cancel a cycle halfway
@@ -910,15 +914,20 @@ async fn rollback(
             to: None,
             reason: None,
             dry_run: false,
+            force: false,
         }
     } else {
         body_required(&bytes)?
     };
+    if b.force {
+        require(&s.app, who, &name, Role::Admin)?;
+    }
     let req = crate::rollback::RollbackRequest {
         env: name,
         to: b.to.unwrap_or_else(|| "previous".into()),
         reason: b.reason.or_else(|| Some(format!("API rollback by {}", who.name))),
         dry_run: b.dry_run,
+        force: b.force,
     };
     let app = as_user(&s.app, who);
     // Detached, like a deploy: a client hanging up does not stop it halfway.
@@ -930,6 +939,140 @@ async fn rollback(
                 format!("the rollback task failed: {e}"),
             )
         })??;
+    let status = if report.ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((status, Json(report)).into_response())
+}
+
+/// Override the deploy blockers.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideBody {
+    /// Why (required; recorded).
+    pub reason: String,
+    /// For how long (`1h`; default 1h).
+    #[serde(default, rename = "for")]
+    pub duration: Option<String>,
+}
+
+/// Lift an environment's deploy blockers.
+#[utoipa::path(post, path = "/api/v1/environments/{name}/override", tag = "write",
+    description = "Lifts the environment's deploy blockers (freeze windows, firing alerts) for a while, as the caller; recorded in the audit trail and the decisions. Needs admin.",
+    params(("name" = String, Path, description = "environment, slot or pool")),
+    request_body = OverrideBody,
+    responses((status = 200, body = Object), (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+async fn override_blockers(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    bytes: axum::body::Bytes,
+) -> Result<Response, Fail> {
+    let who = user(&s, &headers)?;
+    require(&s.app, who, &name, Role::Admin)?;
+    let b: OverrideBody = body_required(&bytes)?;
+    let ttl = match b.duration.as_deref() {
+        None => std::time::Duration::from_secs(3600),
+        Some(d) => humantime::parse_duration(d)
+            .map_err(|e| Fail(StatusCode::BAD_REQUEST, format!("`for`: `{d}` is not a duration ({e})")))?,
+    };
+    let app = as_user(&s.app, who);
+    let o = crate::blockers::grant_override(&app, &name, &b.reason, ttl).await?;
+    Ok(Json(o).into_response())
+}
+
+/// Approve a stage.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveBody {
+    /// The stage (default: the one the cycle waits on).
+    #[serde(default)]
+    pub stage: Option<String>,
+    /// Why.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Retry a cycle.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryBody {
+    /// The stage to start from (default: the one it failed in).
+    #[serde(default)]
+    pub from: Option<String>,
+}
+
+/// The environment instance of a cycle, or 404.
+async fn cycle_environment(s: &Shared, id: i64) -> Result<String, Fail> {
+    match s.app.store.cycle(id).await {
+        Ok(Some(c)) => Ok(c.environment),
+        Ok(None) => Err(Fail(StatusCode::NOT_FOUND, format!("there is no cycle {id}"))),
+        Err(e) => Err(Fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    }
+}
+
+/// Approve a waiting stage.
+#[utoipa::path(post, path = "/api/v1/cycles/{id}/approve", tag = "write",
+    description = "Lets a running cycle's stage that waits for an approval go on (the first approval stands). Needs deployer on the cycle's environment.",
+    params(("id" = i64, Path, description = "cycle")),
+    request_body = ApproveBody,
+    responses((status = 200, body = Object), (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 403, body = ApiError), (status = 404, body = ApiError)),
+    security(("bearer" = [])))]
+async fn approve_cycle(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    bytes: axum::body::Bytes,
+) -> Result<Response, Fail> {
+    let who = user(&s, &headers)?;
+    let env = cycle_environment(&s, id).await?;
+    require(&s.app, who, &env, Role::Deployer)?;
+    let b: ApproveBody = if bytes.is_empty() {
+        ApproveBody {
+            stage: None,
+            reason: None,
+        }
+    } else {
+        body_required(&bytes)?
+    };
+    let app = as_user(&s.app, who);
+    let done = crate::approving::approve(&app, id, b.stage.as_deref(), b.reason.as_deref().unwrap_or("")).await?;
+    Ok(Json(done).into_response())
+}
+
+/// Retry a failed cycle.
+#[utoipa::path(post, path = "/api/v1/cycles/{id}/retry", tag = "write",
+    description = "Runs a finished cycle's manifest again from its failed stage (or `from`), as the caller. Needs deployer on the cycle's environment.",
+    params(("id" = i64, Path, description = "cycle")),
+    request_body = RetryBody,
+    responses((status = 200, description = "the new cycle's report", body = Object), (status = 400, body = ApiError),
+        (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError),
+        (status = 409, body = ApiError), (status = 422, description = "the retry failed", body = Object)),
+    security(("bearer" = [])))]
+async fn retry_cycle(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    bytes: axum::body::Bytes,
+) -> Result<Response, Fail> {
+    let who = user(&s, &headers)?;
+    let env = cycle_environment(&s, id).await?;
+    require(&s.app, who, &env, Role::Deployer)?;
+    let b: RetryBody = if bytes.is_empty() {
+        RetryBody { from: None }
+    } else {
+        body_required(&bytes)?
+    };
+    let app = as_user(&s.app, who);
+    let report: CycleReport =
+        tokio::spawn(async move { crate::approving::retry(&app, id, b.from.as_deref(), &Silent).await })
+            .await
+            .map_err(|e| Fail(StatusCode::INTERNAL_SERVER_ERROR, format!("the retry task failed: {e}")))??;
     let status = if report.ok() {
         StatusCode::OK
     } else {
@@ -1207,6 +1350,9 @@ async fn cancel_cycle(
         resume,
         cancel_environment,
         cancel_cycle,
+        approve_cycle,
+        retry_cycle,
+        override_blockers,
         openapi_json
     ),
     components(schemas(
@@ -1264,12 +1410,15 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/environments/{name}", get(get_environment))
         .route("/environments/{name}/deploy", post(deploy))
         .route("/environments/{name}/rollback", post(rollback))
+        .route("/environments/{name}/override", post(override_blockers))
         .route("/environments/{name}/lease", post(lease))
         .route("/environments/{name}/release", post(release))
         .route("/environments/{name}/pause", post(pause))
         .route("/environments/{name}/resume", post(resume))
         .route("/environments/{name}/cancel", post(cancel_environment))
         .route("/cycles/{id}/cancel", post(cancel_cycle))
+        .route("/cycles/{id}/approve", post(approve_cycle))
+        .route("/cycles/{id}/retry", post(retry_cycle))
         .route("/cycles", get(list_cycles))
         .route("/cycles/{id}", get(get_cycle))
         .route("/manifests/{id}", get(get_manifest))
@@ -1292,7 +1441,7 @@ mod tests {
     fn the_document_lists_every_route() {
         let doc = serde_json::to_value(openapi()).unwrap_or_default();
         let paths = doc["paths"].as_object().map(|p| p.len()).unwrap_or(0);
-        assert_eq!(paths, 17, "{doc:#}");
+        assert_eq!(paths, 20, "{doc:#}");
         assert!(doc["openapi"].as_str().unwrap_or("").starts_with("3."));
     }
 

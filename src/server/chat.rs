@@ -428,6 +428,7 @@ async fn deploy(app: &Arc<App>, who: &User, slash: &str, name: &str, base: Optio
         full: false,
         suites_only: None,
         rollback: None,
+        retry_from: None,
     };
     let worker = as_user(app, who);
     detached(app, who, slash, name, "deploying", &asked, async move {
@@ -445,6 +446,7 @@ async fn rollback(app: &Arc<App>, who: &User, slash: &str, name: &str, to: Optio
         to,
         reason: Some(format!("Slack rollback by {}", who.name)),
         dry_run: false,
+        force: false,
     };
     let worker = as_user(app, who);
     detached(app, who, slash, name, "rolling back", &asked, async move {

@@ -93,6 +93,62 @@ fn backoff(n: u32) -> Millis {
     (1000i64 << n.min(9)).min(300_000)
 }
 
+/// Waits while a deploy blocker holds for `env`, recording each new reason
+/// and the lift as decisions; true when the cycle was cancelled meanwhile
+/// (a restart request only joins the waiting cycle).
+async fn wait_for_blockers(app: &App, env: &Environment, cancel: &AtomicBool, restart: &AtomicBool) -> bool {
+    let Some(inst) = env.instances().into_iter().next() else {
+        return false;
+    };
+    let mut said: Option<String> = None;
+    loop {
+        if restart.swap(false, Ordering::SeqCst) {
+            cancel.store(false, Ordering::SeqCst);
+        }
+        if cancel.load(Ordering::SeqCst) {
+            return true;
+        }
+        let why = match crate::blockers::check(app, &inst, env).await {
+            Ok(None) => break,
+            Ok(Some(why)) => why,
+            Err(e) => format!("cannot check the deploy blockers: {e:#}"),
+        };
+        if said.as_deref() != Some(why.as_str()) {
+            tracing::info!(environment = %env.name, "cycle blocked: {why}");
+            if let Err(e) = app
+                .store
+                .record_decision(
+                    &env.name,
+                    app.now(),
+                    "blocked",
+                    &format!("the cycle waits: {why}"),
+                    &[],
+                    None,
+                )
+                .await
+            {
+                tracing::error!("cannot record a decision: {e}");
+            }
+            said = Some(why);
+        }
+        tokio::time::sleep(crate::blockers::POLL).await;
+    }
+    if let Some(why) = said {
+        let _ = app
+            .store
+            .record_decision(
+                &env.name,
+                app.now(),
+                "unblocked",
+                &format!("the blocker lifted ({why}): the cycle deploys what is newest now"),
+                &[],
+                None,
+            )
+            .await;
+    }
+    false
+}
+
 /// Environments the scheduler drives: the plain ones (pools of slots are
 /// for people and previews).
 /// The deploy a scheduled cycle (or a poll, as a dry run) makes: the base
@@ -121,6 +177,7 @@ async fn scheduled_request(
         full,
         suites_only: None,
         rollback: None,
+        retry_from: None,
     };
     if env.follows != greenroom_core::config::Follows::Pending {
         return Ok((req, None));
@@ -709,6 +766,12 @@ impl Scheduler {
         tokio::spawn(async move {
             let mut infra = None;
             let result = loop {
+                // Deploy blockers (freeze windows, firing alerts): wait,
+                // saying why; stage and resolve only once they lift, so
+                // what deploys then is what is newest.
+                if wait_for_blockers(&app, &env, &cancel, &restart).await {
+                    break CycleResult::Cancelled;
+                }
                 let (req, staged) = match scheduled_request(&app, &env, &text, false, kind == CycleKind::Full).await {
                     Ok(r) => r,
                     Err(e) => {

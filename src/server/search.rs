@@ -152,6 +152,7 @@ async fn run_once(
         full: false,
         suites_only: Some(job.suite.iter().cloned().collect()),
         rollback: None,
+        retry_from: None,
     };
     let outcome = engine::deploy(&app, &req, &Silent).await;
     if job.gate_only {

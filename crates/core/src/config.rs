@@ -18,8 +18,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
+mod checks;
+pub use crate::errorwatch::NewErrors;
+pub use checks::{DEFAULT_GATE_TIMEOUT, DEFAULT_PROMETHEUS_TIMEOUT, Gate, Prometheus};
+mod http_matrix;
+pub use http_matrix::SuiteKind;
+mod blockers;
 mod notify;
+mod stage;
 pub use notify::{DEFAULT_LEASE_WARNING, DEFAULT_RATE_LIMIT, LiteralUrl, Notify, NotifyKind, NotifyUrl};
+pub use stage::{DEFAULT_STAGE_BACKOFF, DEFAULT_STAGE_TIMEOUT, Stage, StageKind, default_pipeline};
 
 /// Placeholders allowed in `url` and `health`.
 pub const URL_PLACEHOLDERS: &[&str] = &["port", "slot", "environment", "component", "host"];
@@ -72,6 +80,14 @@ pub struct Config {
     pub suites: Vec<Suite>,
     /// Notification targets (`[[notify]]`), in file order.
     pub notify: Vec<Notify>,
+    /// Metric gates (`[[gate]]`), in file order.
+    pub gates: Vec<Gate>,
+    /// `[prometheus]`: where gates query.
+    pub prometheus: Option<Prometheus>,
+    /// `[[freeze]]` windows (deny: freezes; allow: deploy hours).
+    pub freezes: Vec<crate::blockers::Window>,
+    /// `[alertmanager] url`: where firing alerts are asked for.
+    pub alertmanager: Option<String>,
 }
 
 /// What a suite's failure means (seed 000/004's tiers).
@@ -112,8 +128,11 @@ pub struct Suite {
     pub tier: Tier,
     /// Which cycles run it (`partial`, `full`; both by default).
     pub cycles: Vec<crate::policy::CycleKind>,
-    /// Shell command; gets the environment's URLs and the manifest in its variables.
+    /// Shell command; gets the environment's URLs and the manifest in its
+    /// variables (empty for an `http-matrix` suite).
     pub run: String,
+    /// `command` (runs `run`) or `http-matrix` (an API scenario matrix).
+    pub kind: SuiteKind,
     /// Files whose change makes it relevant in a partial cycle (empty: always).
     pub paths: Vec<String>,
     /// Components it exercises: their redeploy selects it in a partial cycle.
@@ -124,6 +143,8 @@ pub struct Suite {
     pub timeout: Duration,
     /// Extra attempts after a failure (a pass on retry is reported as flaky).
     pub retries: u32,
+    /// What a new error in the components' logs means when this suite ran.
+    pub new_errors: NewErrors,
 }
 
 /// `[pending]`: the pending PR set of environments that `follow = "pending"`.
@@ -511,6 +532,12 @@ pub struct Component {
     pub gitlab: Option<String>,
     /// Refs that are pending changes, for `forge = "git"` (`refs/pending/*` by default).
     pub pending_refs: Option<String>,
+    /// Regular expressions that make a log line an error (the error watch;
+    /// `core::errorwatch::DEFAULT_PATTERNS` when absent).
+    pub error_patterns: Vec<String>,
+    /// Command that prints the component's log (environments without the
+    /// process driver); gets `GREENROOM_LOGS_SINCE`.
+    pub logs: Option<String>,
 }
 
 /// How an environment runs its components.
@@ -557,6 +584,14 @@ pub struct Environment {
     /// these first, in this order, then the rest in reverse dependency
     /// order (`plan::rollback_order`). Empty: reverse dependency order.
     pub rollback_order: Vec<String>,
+    /// The release pipeline (`[[environment.stage]]`); empty: the default
+    /// (`Environment::pipeline`).
+    pub stages: Vec<Stage>,
+    /// What a new error in the components' logs means (`new_errors`).
+    pub new_errors: NewErrors,
+    /// Alertmanager matchers: a firing alert matching all of them blocks
+    /// cycles (`block_on_alerts`).
+    pub block_on_alerts: Vec<crate::blockers::Matcher>,
 }
 
 /// One concrete place: an environment, or one slot of a pooled environment.
@@ -608,6 +643,15 @@ impl Config {
 }
 
 impl Environment {
+    /// The release pipeline: the declared stages, or deploy then verify.
+    pub fn pipeline(&self) -> Vec<Stage> {
+        if self.stages.is_empty() {
+            default_pipeline()
+        } else {
+            self.stages.clone()
+        }
+    }
+
     /// This environment's instances: itself, or `NAME-1`..`NAME-N`.
     pub fn instances(&self) -> Vec<Instance> {
         match self.slots {
@@ -742,6 +786,12 @@ struct RawConfig {
     suite: Vec<Spanned<RawSuite>>,
     #[serde(default)]
     notify: Vec<Spanned<notify::RawNotify>>,
+    #[serde(default)]
+    gate: Vec<Spanned<checks::RawGate>>,
+    prometheus: Option<Spanned<checks::RawPrometheus>>,
+    #[serde(default)]
+    freeze: Vec<Spanned<blockers::RawFreeze>>,
+    alertmanager: Option<blockers::RawAlertmanager>,
 }
 
 #[derive(Deserialize)]
@@ -759,6 +809,17 @@ struct RawSuite {
     environments: Vec<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     retries: Option<Spanned<i64>>,
+    new_errors: Option<Spanned<String>>,
+    // `kind = "http-matrix"` (config/http_matrix.rs).
+    kind: Option<Spanned<String>>,
+    component: Option<Spanned<String>>,
+    base_url: Option<Spanned<String>>,
+    axes: Option<Spanned<http_matrix::RawAxes>>,
+    #[serde(default)]
+    setup: Vec<Spanned<http_matrix::RawStep>>,
+    #[serde(default)]
+    step: Vec<Spanned<http_matrix::RawStep>>,
+    concurrency: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -889,6 +950,8 @@ struct RawComponent {
     github: Option<Spanned<String>>,
     gitlab: Option<Spanned<String>>,
     pending_refs: Option<Spanned<String>>,
+    error_patterns: Option<Vec<Spanned<String>>>,
+    logs: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -906,6 +969,11 @@ struct RawEnvironment {
     drain_timeout: Option<Spanned<String>>,
     #[serde(default)]
     rollback_order: Vec<Spanned<String>>,
+    #[serde(default)]
+    stage: Vec<Spanned<stage::RawStage>>,
+    new_errors: Option<Spanned<String>>,
+    #[serde(default)]
+    block_on_alerts: Vec<Spanned<String>>,
 }
 
 // ---------------------------------------------------------------------------
@@ -1222,7 +1290,12 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
             .and_then(|v| secret_ref(&mut cx, v, "slack.signing_secret")),
     };
     let suites = validate_suites(&mut cx, &raw.suite, &names, &environments);
+    let prometheus = checks::validate_prometheus(&mut cx, raw.prometheus.as_ref());
+    let gates = checks::validate_gates(&mut cx, &raw.gate, &environments, prometheus.is_some());
     let mut notify = notify::validate(&mut cx, &raw.notify, &environments);
+    let env_names: Vec<String> = environments.iter().map(|e| e.name.clone()).collect();
+    let freezes = blockers::validate_freezes(&mut cx, &raw.freeze, &env_names);
+    let alertmanager = blockers::validate_alertmanager(&mut cx, raw.alertmanager.as_ref());
     // `file:` secrets are relative to the config file, like every other path in it.
     let anchor = |r: &mut SecretRef| {
         if let SecretRef::File(p) = r
@@ -1303,6 +1376,10 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
             forges,
             suites,
             notify,
+            gates,
+            prometheus,
+            freezes,
+            alertmanager,
         })
     } else {
         Err(ConfigErrors(cx.errors))
@@ -1532,6 +1609,8 @@ fn validate_component(
         }
     }
 
+    let error_patterns = checks::error_patterns(cx, &rc.error_patterns, key("error_patterns"));
+    let logs = checks::logs_command(cx, &rc.logs, key("logs"));
     if cx.errors.len() > before {
         return None;
     }
@@ -1555,6 +1634,8 @@ fn validate_component(
         github,
         gitlab,
         pending_refs,
+        error_patterns,
+        logs,
     })
 }
 
@@ -1846,7 +1927,9 @@ fn validate_suites(
                 }
             }
         }
+        let kind = http_matrix::validate(cx, rs, &name, components);
         let run = match &rs.run {
+            _ if kind != SuiteKind::Command => String::new(),
             Some(r) if !r.get_ref().trim().is_empty() => r.get_ref().clone(),
             Some(r) => {
                 cx.err(r.span(), key("run"), "must not be empty");
@@ -1911,10 +1994,26 @@ fn validate_suites(
             cycles,
             run,
             paths,
-            components: rs.components.iter().map(|c| c.get_ref().clone()).collect(),
+            // A matrix exercises its component: its redeploy selects the suite.
+            components: rs
+                .components
+                .iter()
+                .map(|c| c.get_ref().clone())
+                .chain(match &kind {
+                    SuiteKind::HttpMatrix(m) => match &m.target {
+                        crate::matrix::Target::Component(c) if !rs.components.iter().any(|x| x.get_ref() == c) => {
+                            Some(c.clone())
+                        }
+                        _ => None,
+                    },
+                    SuiteKind::Command => None,
+                })
+                .collect(),
+            kind,
             environments: rs.environments.iter().map(|e| e.get_ref().clone()).collect(),
             timeout,
             retries,
+            new_errors: checks::new_errors(cx, &rs.new_errors, key("new_errors")),
         });
     }
     out
@@ -2264,6 +2363,9 @@ fn validate_environment(
             rollback_order.push(c.get_ref().clone());
         }
     }
+    let stages = stage::validate(cx, &name, &re.stage).unwrap_or_default();
+    let new_errors = checks::new_errors(cx, &re.new_errors, key("new_errors"));
+    let block_on_alerts = blockers::validate_matchers(cx, &name, &re.block_on_alerts);
     if cx.errors.len() > before {
         return None;
     }
@@ -2278,6 +2380,9 @@ fn validate_environment(
         drain: re.drain.clone().filter(|d| !d.trim().is_empty()),
         drain_timeout,
         rollback_order,
+        stages,
+        new_errors,
+        block_on_alerts,
     })
 }
 

@@ -9,16 +9,20 @@
 //! one exception is [`config::load`], which reads the config file's text and
 //! hands it to the pure [`config::parse`].
 
+pub mod blockers;
 pub mod chat;
 pub mod command;
 pub mod compose;
 pub mod config;
 pub mod culprit;
+pub mod errorwatch;
 pub mod failure;
+pub mod gate;
 pub mod impact;
 pub mod junit;
 pub mod lease;
 pub mod manifest;
+pub mod matrix;
 pub mod notify;
 pub mod pending;
 pub mod plan;

@@ -360,6 +360,25 @@ struct Target {
     in_memory: bool,
 }
 
+/// An exclusive lock on `DB.migrate-lock`, held while migrations run;
+/// `None` when the lock file cannot be had (a read-only directory: then
+/// nobody can migrate anyway, and the migrator says what is missing).
+async fn migration_lock(db: &str) -> Option<nix::fcntl::Flock<std::fs::File>> {
+    let path = format!("{db}.migrate-lock");
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .ok()?;
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).ok()
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
 fn config_error(message: String) -> sqlx::Error {
     sqlx::Error::Configuration(message.into())
 }
@@ -542,9 +561,9 @@ impl Store {
     ///   `postgresql://…`: an existing PostgreSQL database (sqlx's URL
     ///   parameters, e.g. `?host=/run/postgresql` for a Unix socket).
     ///
-    /// On PostgreSQL, processes may connect (and migrate) at once: an
-    /// advisory lock serializes migrations. A new SQLite file is best
-    /// opened by one process first, as SQLite migrations take no lock.
+    /// Processes may connect (and migrate) at once: on PostgreSQL an
+    /// advisory lock serializes migrations, on SQLite a lock file next to
+    /// the database (`DB.migrate-lock`).
     pub async fn connect(url: &str) -> Result<Store> {
         Self::connect_to(target(url)?).await
     }
@@ -605,6 +624,14 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(err)?;
+        // SQLite migrations take no lock of their own: two processes opening
+        // a new state file at once (a deploy and a status) would both create
+        // the tables. A lock file next to the database serializes them.
+        let _migrating = if backend == Backend::Sqlite && !in_memory {
+            migration_lock(&shown).await
+        } else {
+            None
+        };
         backend.migrator().run(&pool).await.map_err(|e| err(e.into()))?;
         Ok(Store { pool, backend })
     }
@@ -1830,6 +1857,120 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+/// A person's approval of a stage of a cycle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApprovalRecord {
+    /// The cycle.
+    pub cycle_id: i64,
+    /// The stage's name.
+    pub stage: String,
+    /// Who approved it.
+    pub approved_by: String,
+    /// Why, as given.
+    pub reason: String,
+    /// When.
+    pub approved_at: Millis,
+}
+
+/// Approvals of pipeline stages.
+impl Store {
+    /// Approves a stage of a cycle; false when it was approved already (the
+    /// first approval stands).
+    pub async fn approve(&self, a: &ApprovalRecord) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO approvals (cycle_id, stage, approved_by, reason, approved_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (cycle_id, stage) DO NOTHING",
+        )
+        .bind(a.cycle_id)
+        .bind(&a.stage)
+        .bind(&a.approved_by)
+        .bind(&a.reason)
+        .bind(a.approved_at)
+        .execute(&self.pool)
+        .await
+        .map_err(q("approve a stage"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The approval of a stage of a cycle, if given.
+    pub async fn approval(&self, cycle: i64, stage: &str) -> Result<Option<ApprovalRecord>> {
+        let row = sqlx::query("SELECT * FROM approvals WHERE cycle_id = $1 AND stage = $2")
+            .bind(cycle)
+            .bind(stage)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read an approval"))?;
+        row.map(|r| {
+            let g = || q("read an approval");
+            Ok(ApprovalRecord {
+                cycle_id: r.try_get("cycle_id").map_err(g())?,
+                stage: r.try_get("stage").map_err(g())?,
+                approved_by: r.try_get("approved_by").map_err(g())?,
+                reason: r.try_get("reason").map_err(g())?,
+                approved_at: r.try_get("approved_at").map_err(g())?,
+            })
+        })
+        .transpose()
+    }
+}
+
+/// An admin's override of an environment's deploy blockers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct OverrideRecord {
+    /// The environment instance.
+    pub environment: String,
+    /// Who granted it.
+    pub granted_by: String,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub granted_at: Millis,
+    /// Until when it holds.
+    pub until: Millis,
+}
+
+/// Overrides of deploy blockers.
+impl Store {
+    /// Grants (or replaces) an environment's override.
+    pub async fn set_override(&self, o: &OverrideRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO blocker_overrides (environment, granted_by, reason, granted_at, until_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (environment) DO UPDATE SET granted_by = excluded.granted_by, reason = excluded.reason, \
+             granted_at = excluded.granted_at, until_at = excluded.until_at",
+        )
+        .bind(&o.environment)
+        .bind(&o.granted_by)
+        .bind(&o.reason)
+        .bind(o.granted_at)
+        .bind(o.until)
+        .execute(&self.pool)
+        .await
+        .map_err(q("grant an override"))?;
+        Ok(())
+    }
+
+    /// The override of an environment that still holds at `now`, if any.
+    pub async fn active_override(&self, environment: &str, now: Millis) -> Result<Option<OverrideRecord>> {
+        let row = sqlx::query("SELECT * FROM blocker_overrides WHERE environment = $1 AND until_at > $2")
+            .bind(environment)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read an override"))?;
+        row.map(|r| {
+            let g = || q("read an override");
+            Ok(OverrideRecord {
+                environment: r.try_get("environment").map_err(g())?,
+                granted_by: r.try_get("granted_by").map_err(g())?,
+                reason: r.try_get("reason").map_err(g())?,
+                granted_at: r.try_get("granted_at").map_err(g())?,
+                until: r.try_get("until_at").map_err(g())?,
+            })
+        })
+        .transpose()
     }
 }
 

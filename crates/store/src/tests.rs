@@ -73,6 +73,8 @@ macro_rules! on_both {
 }
 
 on_both!(
+    overrides_hold_until_their_time,
+    stage_approvals_are_recorded_once,
     faulty_manifests_and_the_audit_trail,
     lease_compare_and_swap,
     concurrent_acquisitions_from_separate_connections_have_one_winner,
@@ -1213,4 +1215,70 @@ async fn faulty_manifests_and_the_audit_trail(db: Db) {
     assert!(staging.iter().all(|a| a.environment == "staging"));
     assert_eq!(staging[0].cycle_id, Some(7));
     assert_eq!(s.audit(None, 1).await.expect("audit").len(), 1, "limited");
+}
+
+async fn stage_approvals_are_recorded_once(db: Db) {
+    let (_f, s) = store(db).await;
+    assert_eq!(s.approval(7, "migrate").await.expect("read"), None);
+    let a = ApprovalRecord {
+        cycle_id: 7,
+        stage: "migrate".into(),
+        approved_by: "alice".into(),
+        reason: "backup taken".into(),
+        approved_at: 100,
+    };
+    assert!(s.approve(&a).await.expect("approve"));
+    let later = ApprovalRecord {
+        approved_by: "bob".into(),
+        ..a.clone()
+    };
+    assert!(
+        !s.approve(&later).await.expect("approve again"),
+        "the first approval stands"
+    );
+    assert_eq!(s.approval(7, "migrate").await.expect("read"), Some(a));
+    assert_eq!(s.approval(7, "seed").await.expect("read"), None);
+    assert_eq!(s.approval(8, "migrate").await.expect("read"), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_opening_a_new_sqlite_file_at_once_all_succeed() {
+    // Several openers race to create and migrate one new file: the lock
+    // file serializes the migrations, none fails with "table exists".
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.db");
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                let p = path.clone();
+                tokio::spawn(async move { Store::open(&p).await.map(|_| ()) })
+            })
+            .collect();
+        for o in opens {
+            o.await.expect("join").expect("every opener succeeds");
+        }
+    }
+}
+
+async fn overrides_hold_until_their_time(db: Db) {
+    let (_f, s) = store(db).await;
+    assert_eq!(s.active_override("staging", 0).await.expect("read"), None);
+    let o = OverrideRecord {
+        environment: "staging".into(),
+        granted_by: "alice".into(),
+        reason: "hotfix during the freeze".into(),
+        granted_at: 100,
+        until: 1_000,
+    };
+    s.set_override(&o).await.expect("grant");
+    assert_eq!(s.active_override("staging", 999).await.expect("read"), Some(o.clone()));
+    assert_eq!(
+        s.active_override("staging", 1_000).await.expect("read"),
+        None,
+        "expired"
+    );
+    assert_eq!(s.active_override("dev-1", 500).await.expect("read"), None);
+    let renewed = OverrideRecord { until: 5_000, ..o };
+    s.set_override(&renewed).await.expect("renew");
+    assert_eq!(s.active_override("staging", 4_000).await.expect("read"), Some(renewed));
 }
