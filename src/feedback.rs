@@ -178,6 +178,38 @@ pub async fn finished(
                     tracing::warn!(%pr, "cannot set the gate status: {e}");
                 }
             }
+            // Metric gates of the gate tier are statuses too; they measure the
+            // whole environment, so a failure is the staged set's, not
+            // attributed to one PR (the description says so).
+            let mut metric: BTreeMap<&str, (bool, String)> = BTreeMap::new();
+            for g in r.gates.iter().filter(|g| g.tier == "gate") {
+                let e = metric.entry(g.name.as_str()).or_insert((true, String::new()));
+                if g.result == "failed" {
+                    e.0 = false;
+                    e.1 = g.reason.lines().next().unwrap_or("").to_string();
+                }
+            }
+            for (name, (ok, why)) in metric {
+                let (state, description) = if ok {
+                    (StatusState::Success, format!("{name} passed on {env}"))
+                } else if several {
+                    (
+                        StatusState::Failure,
+                        format!("{name} failed on {env} with several changes staged (not attributed): {why}"),
+                    )
+                } else {
+                    (StatusState::Failure, format!("{name} failed on {env}: {why}"))
+                };
+                let status = CommitStatus {
+                    context: gate_context(name),
+                    state,
+                    target_url: url.clone(),
+                    description: description.chars().take(140).collect(),
+                };
+                if let Err(e) = forge.set_status(&repo.id, &head, &status).await {
+                    tracing::warn!(%pr, "cannot set the metric gate status: {e}");
+                }
+            }
         }
         let body = sticky_included(app, env, staged, &pr, kind, report, &summary);
         if let Err(e) = forge.upsert_sticky(&repo.id, pr.number, &body).await {

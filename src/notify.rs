@@ -446,7 +446,35 @@ pub fn cycle_ended(app: &App, kind: &str, r: &CycleReport) {
             format!("{env}: errors in the tests of {id}"),
             now,
         );
-        if let Some(e) = pure::test_errors(base, &runs) {
+        // Point 7: new error lines in the components' logs (the error
+        // watch) are told too, even when every suite passed.
+        let mut fresh: Vec<String> = Vec::new();
+        let mut fresh_count = 0u64;
+        for w in r.errors.iter().filter(|w| !w.new.is_empty()) {
+            let n: u64 = w.new.iter().map(|g| g.count).sum();
+            fresh_count += n;
+            fresh.push(format!("{}: {n} new error line(s)", w.component));
+            for g in w.new.iter().take(3) {
+                fresh.push(format!("    {}x {}", g.count, g.first_line));
+            }
+        }
+        let event = match pure::test_errors(base.clone(), &runs) {
+            Some(e) => Some(e),
+            None if !fresh.is_empty() => Some(Event {
+                tier: Some(Tier::NonBlocking),
+                ..base
+            }),
+            None => None,
+        };
+        if let Some(mut e) = event {
+            if !fresh.is_empty() {
+                if !e.summary.is_empty() {
+                    e.summary.push('\n');
+                }
+                e.summary.push_str("New error lines in the components' logs:\n");
+                e.summary.push_str(&fresh.join("\n"));
+                e.fields.push(("new errors".into(), fresh_count.to_string()));
+            }
             emit(app, e);
         }
     }

@@ -292,8 +292,10 @@ fn states(sb: &Sandbox, repo: &str, head: &str, context: &str) -> Vec<String> {
 #[test]
 fn a_failing_gate_turns_red_only_on_the_culprit() {
     let index = 61;
+    // A quarantined suite that always fails rides along: it changes nothing.
     let extra = "\n[pending]\ntrusted = [\"alice\", \"bob\"]\nsearch_pool = \"dev\"\n\n[[suite]]\nname = \"api-gate\"\n\
-         tier = \"gate\"\nrun = 'curl -fsS \"${GREENROOM_URL_OGR%/}/api/check\"'\n";
+         tier = \"gate\"\nrun = 'curl -fsS \"${GREENROOM_URL_OGR%/}/api/check\"'\n\n\
+         [[suite]]\nname = \"old-ui\"\ntier = \"quarantine\"\nrun = 'echo \"the old UI test is broken\"; exit 1'\n";
     let sb = pending_sandbox(index, &["ogr"], extra);
     let ogr = sb.repo("ogr");
     let a = change(&ogr, 1, "alice", "2026-11-20T10:00:00", "FEATURE_A", "a\n");
@@ -331,6 +333,11 @@ fn a_failing_gate_turns_red_only_on_the_culprit() {
     assert!(!comments(&sb, "ogr").contains("excluded"), "a gate excludes nobody");
     let said = decisions(index).join("\n");
     assert!(said.contains("gate suite `api-gate` fails with ogr#2"), "{said}");
+    // The quarantined failure changed nothing: no status, no search, listed apart.
+    assert!(states(&sb, "ogr", &a, "greenroom/old-ui").is_empty());
+    assert!(!said.contains("old-ui"), "{said}");
+    let sticky = std::fs::read_to_string(forge_dir(&sb.state, "ogr").join("comments/1.md")).expect("sticky");
+    assert!(sticky.contains("Quarantined (never counted): `old-ui` failed"), "{sticky}");
     server.kill9();
     clean_up(&sb);
 }

@@ -704,5 +704,9 @@ run = "true"
     assert_eq!(names, ["smoke", "pytest", "docs"]);
     assert_eq!(all[2].skipped(), 1);
     assert!(all.iter().all(|s| prop(s, "greenroom.manifest") == manifest));
+    // Every report is what CI servers read.
+    for p in [&r["junit"], &suite(&r, "pytest")["junit"], &suite(&r, "smoke")["junit"]] {
+        common::assert_valid_junit(std::path::Path::new(p.as_str().expect("path")));
+    }
     sb.ok(&["stop", "--env", "solo"]);
 }

@@ -33,6 +33,8 @@ fn cases(r: &Value) -> Vec<junit::TestCase> {
     let path = suite(r, "runner-matrix")["junit"]
         .as_str()
         .unwrap_or_else(|| panic!("no report: {r:#}"));
+    // What CI servers read: the schema, with the full request and response inside.
+    common::assert_valid_junit(std::path::Path::new(path));
     let text = std::fs::read_to_string(path).expect("report");
     let suites = junit::parse(&text).expect("valid JUnit");
     assert_eq!(suites.len(), 1);

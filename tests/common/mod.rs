@@ -708,3 +708,24 @@ pub fn kill_leftovers(root: &Path) -> usize {
 pub fn alive(pid: i32) -> bool {
     matches!(stat_pgid(pid), Some((s, _)) if s != 'Z' && s != 'X')
 }
+
+/// Checks a JUnit report against the schema CI servers read
+/// (`tests/data/junit/junit.xsd`) with `xmllint` (Debian's libxml2-utils).
+#[track_caller]
+pub fn assert_valid_junit(path: &Path) {
+    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit/junit.xsd");
+    let out = Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&xsd)
+        .arg(path)
+        .output()
+        .expect("xmllint (Debian package libxml2-utils) runs");
+    assert!(
+        out.status.success(),
+        "{} does not validate against the JUnit schema:\n{}\n{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(path).unwrap_or_default()
+    );
+}
