@@ -193,8 +193,22 @@ async fn in_use(app: &App) -> anyhow::Result<InUse> {
             u.paths.insert(p.to_string());
         }
     };
+    // Every place something runs: each instance, and each target of a fleet
+    // (recorded under `INSTANCE#TARGET`; a halted rollout leaves targets on
+    // an older build, which must stay).
+    let mut places: Vec<String> = Vec::new();
     for inst in app.config.instances() {
-        for d in app.store.deployed(&inst.name).await? {
+        if let Some(fleet) = app.config.environment(&inst.environment).and_then(|e| e.fleet.as_ref()) {
+            for t in &fleet.targets {
+                places.push(fleet.key(&inst.name, &t.name));
+            }
+        }
+        places.push(inst.name.clone());
+    }
+    places.sort();
+    places.dedup();
+    for place in &places {
+        for d in app.store.deployed(place).await? {
             add(
                 &d.component,
                 d.entry.commit.as_deref(),

@@ -44,6 +44,66 @@ pub struct ComponentStatus {
     pub cycle: Option<i64>,
     /// Since (RFC 3339).
     pub since: Option<String>,
+    /// On a fleet (`targets`/`instances`): what each target runs, in
+    /// rollout order (the blessed target first; it is also the component's
+    /// own line above).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetStatus>,
+}
+
+/// One target of a fleet in `status`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TargetStatus {
+    /// Target name.
+    pub target: String,
+    /// Its wave: `blessed`, `canary`, `batch N`.
+    pub wave: String,
+    /// Commit running.
+    pub commit: Option<String>,
+    /// Image running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// `running`, `dead (...)`, `failed`, `stopped`, `not deployed`.
+    pub state: String,
+    /// Port (process driver).
+    pub port: Option<u16>,
+    /// URL.
+    pub url: Option<String>,
+    /// Cycle that deployed it.
+    pub cycle: Option<i64>,
+}
+
+/// What each target of a fleet runs, for one component.
+async fn fleet_status(
+    app: &App,
+    driver: &ProcessDriver,
+    cfg: &greenroom_core::config::Environment,
+    inst: &Instance,
+    component: &str,
+) -> anyhow::Result<Vec<TargetStatus>> {
+    let Some(fleet) = &cfg.fleet else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for wave in greenroom_core::fleet::plan(fleet) {
+        for t in &wave.targets {
+            let rows = app.store.deployed(&fleet.key(&inst.name, t)).await?;
+            let d = rows.iter().find(|d| d.component == component);
+            out.push(TargetStatus {
+                target: t.clone(),
+                wave: wave.label(),
+                commit: d.and_then(|d| d.entry.commit.clone()),
+                image: d.and_then(|d| d.entry.image.clone()),
+                state: d
+                    .map(|d| live_state(driver, d))
+                    .unwrap_or_else(|| "not deployed".into()),
+                port: d.and_then(|d| d.port),
+                url: d.and_then(|d| d.url.clone()),
+                cycle: d.map(|d| d.cycle_id),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// A pause of scheduled cycles (as `greenroom_store::PauseRecord`, readable
@@ -161,6 +221,7 @@ pub async fn status(app: &App, env: Option<&str>) -> anyhow::Result<Vec<Environm
         let deployed = app.store.deployed(&inst.name).await?;
         let mut components = Vec::new();
         for name in &cfg.components {
+            let targets = fleet_status(app, &driver, cfg, &inst, name).await?;
             match deployed.iter().find(|d| &d.component == name) {
                 Some(d) => components.push(ComponentStatus {
                     name: name.clone(),
@@ -175,6 +236,7 @@ pub async fn status(app: &App, env: Option<&str>) -> anyhow::Result<Vec<Environm
                     port: d.port,
                     cycle: Some(d.cycle_id),
                     since: Some(time::format(d.updated_at)),
+                    targets,
                 }),
                 None => components.push(ComponentStatus {
                     name: name.clone(),
@@ -189,6 +251,7 @@ pub async fn status(app: &App, env: Option<&str>) -> anyhow::Result<Vec<Environm
                     port: None,
                     cycle: None,
                     since: None,
+                    targets,
                 }),
             }
         }
@@ -287,6 +350,19 @@ pub fn render_status(envs: &[EnvironmentStatus]) -> String {
                 "  {:width$}  {:12}  {:18}  {:14}  {url}",
                 c.name, what, origin, c.state
             );
+            for t in &c.targets {
+                let what = match (&t.commit, &t.image) {
+                    (Some(commit), _) => commit.chars().take(12).collect::<String>(),
+                    (None, Some(img)) => img.clone(),
+                    _ => "-".into(),
+                };
+                let url = t.url.as_deref().unwrap_or("");
+                let _ = writeln!(
+                    s,
+                    "  {:width$}    {:10} {:12}  {:14}  {:14}  {url}",
+                    "", t.target, what, t.wave, t.state
+                );
+            }
         }
     }
     s
