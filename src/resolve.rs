@@ -185,7 +185,12 @@ pub async fn resolve(app: &App, env: &Environment, selections: &[(String, Select
             }
             Selection::Image { tag, origin } => {
                 let image = c.image.clone().unwrap_or_default();
-                let reference = format!("{image}:{tag}");
+                // A feed component without an image deploys `PACKAGE=VERSION`
+                // (what apt and most package tools take).
+                let reference = match (&c.feed, c.image.is_some()) {
+                    (Some(f), false) => format!("{}={tag}", f.package),
+                    _ => format!("{image}:{tag}"),
+                };
                 let t = Instant::now();
                 let resolved = match &c.resolve {
                     Some(cmd) => resolve_image(cmd, &reference, &image, tag, env, c.timeout)
@@ -195,7 +200,9 @@ pub async fn resolve(app: &App, env: &Environment, selections: &[(String, Select
                 };
                 user_time += t.elapsed();
                 let mut e = base_entry(c, origin);
-                e.reference = Some(reference);
+                // A feed's version is the reference (`GREENROOM_REF`): what
+                // rollbacks by version and reports name.
+                e.reference = Some(if c.feed.is_some() { tag.clone() } else { reference });
                 e.image = Some(resolved);
                 Some(e)
             }

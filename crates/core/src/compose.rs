@@ -25,6 +25,9 @@ pub enum RefSpec {
     Tag(String),
     /// `channel:stg|prod`: follow that base channel.
     Channel(String),
+    /// `version:V`: a published version (an image tag, a feed's version:
+    /// `crate::feed`), for components with an `image` or a `feed`.
+    Version(String),
 }
 
 impl fmt::Display for RefSpec {
@@ -35,6 +38,7 @@ impl fmt::Display for RefSpec {
             RefSpec::Commit(c) => write!(f, "sha:{c}"),
             RefSpec::Tag(t) => write!(f, "tag:{t}"),
             RefSpec::Channel(c) => write!(f, "channel:{c}"),
+            RefSpec::Version(v) => write!(f, "version:{v}"),
         }
     }
 }
@@ -124,6 +128,24 @@ pub enum ComposeError {
         /// What was asked.
         spec: String,
     },
+    /// `version:V` for a component with neither `image` nor `feed`.
+    #[error("component `{name}` has no `image` and no `feed`, so `{spec}` names nothing to deploy")]
+    NotVersioned {
+        /// Component.
+        name: String,
+        /// What was asked.
+        spec: String,
+    },
+    /// A channel asked of a component that follows a feed and lacks it.
+    #[error(
+        "component `{name}` follows a package feed and has no `{channel}` channel: name a version (`{name}=version:V`) or leave it out (--skip {name})"
+    )]
+    FeedWithoutChannel {
+        /// Component.
+        name: String,
+        /// Channel asked for.
+        channel: String,
+    },
     /// An override of a component excluded by `--only`/`--skip`.
     #[error("component `{name}` is overridden but excluded by {flag}")]
     OverriddenButExcluded {
@@ -186,8 +208,11 @@ pub fn parse_ref(text: &str) -> Result<RefSpec, String> {
                 Err(format!("`{value}` is not a channel name (e.g. stg, prod)"))
             }
         }
+        "version" => crate::feed::check_text(value)
+            .map(|()| RefSpec::Version(value.to_string()))
+            .map_err(|e| format!("`{value}` is not a version: it {e}")),
         other => Err(format!(
-            "unknown ref kind `{other}:`: use N or pr:N, branch:NAME, sha:HEX, tag:NAME or channel:NAME"
+            "unknown ref kind `{other}:`: use N or pr:N, branch:NAME, sha:HEX, tag:NAME, channel:NAME or version:V"
         )),
     }
 }
@@ -346,6 +371,13 @@ pub fn select(
         };
         let sel = match &spec {
             RefSpec::Channel(ch) => match component.channels.get(ch) {
+                None if component.feed.is_some() => {
+                    errors.push(ComposeError::FeedWithoutChannel {
+                        name: name.clone(),
+                        channel: ch.clone(),
+                    });
+                    continue;
+                }
                 None => {
                     errors.push(ComposeError::NoSuchChannel {
                         name: name.clone(),
@@ -398,6 +430,21 @@ pub fn select(
                     want: GitWant::Tag(t.clone()),
                     origin,
                 }
+            }
+            RefSpec::Version(v) => {
+                if component.image.is_none() && component.feed.is_none() {
+                    errors.push(ComposeError::NotVersioned {
+                        name: name.clone(),
+                        spec: origin.clone(),
+                    });
+                }
+                // A feed's version says so in reports (`feed:1.4.2`).
+                let origin = if component.feed.is_some() {
+                    format!("feed:{v}")
+                } else {
+                    origin
+                };
+                Selection::Image { tag: v.clone(), origin }
             }
         };
         out.push((name.clone(), sel));
