@@ -75,6 +75,8 @@ pub enum Command {
     Cancel(CancelArgs),
     /// Redeploy a recorded manifest (`previous`, an id, or a version); locks continuous deployment until resumed
     Rollback(RollbackArgs),
+    /// Deploy the manifest verified in one environment onto the next, as it is (nothing rebuilt)
+    Promote(PromoteArgs),
     /// Every action that changed an environment: who, when, through what, why
     Audit(AuditArgs),
     /// Let a running cycle's stage that waits for an approval (`approval = true`) go on
@@ -83,6 +85,9 @@ pub enum Command {
     Retry(RetryArgs),
     /// Lift an environment's deploy blockers (freeze windows, firing alerts) for a while (recorded)
     Override(OverrideArgs),
+    /// Ephemeral environments from profiles: create, list, destroy
+    #[command(subcommand)]
+    Env(EnvCommand),
     /// Which components, commits and PRs differ between two cycles or manifests
     Diff(DiffArgs),
     /// Show a component's captured output
@@ -145,6 +150,53 @@ pub struct DeployArgs {
     /// COMPONENT=REF: REF is N or pr:N, branch:NAME, sha:HEX, tag:NAME, channel:NAME
     #[arg(value_name = "COMPONENT=REF")]
     pub overrides: Vec<String>,
+    /// Deploy the PR to its own preview environment (`pr-REPO-N`, from the
+    /// profile with `preview = true`), made or renewed
+    #[arg(long, value_name = "REPO#N", conflicts_with_all = ["env", "only", "skip", "dry_run"])]
+    pub preview: Option<String>,
+}
+
+/// `env` subcommands: ephemeral environments from profiles.
+#[derive(Subcommand, Debug)]
+pub enum EnvCommand {
+    /// Make an environment from a profile's free slot and deploy it
+    Create(EnvCreateArgs),
+    /// The ephemeral environments: slot, profile, PR, until when
+    List,
+    /// Stop an ephemeral environment and free its slot
+    Destroy(EnvDestroyArgs),
+}
+
+/// `env create` arguments.
+#[derive(Args, Debug)]
+pub struct EnvCreateArgs {
+    /// Its name (lower-case letters, digits, `-`)
+    pub name: String,
+    /// The profile (a pool with `[environment.profile]`)
+    #[arg(long)]
+    pub profile: String,
+    /// Its life [default: the profile's ttl]
+    #[arg(long, value_parser = parse_duration)]
+    pub ttl: Option<Duration>,
+    /// Why (recorded)
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    /// Queue for a free slot when every slot is in use
+    #[arg(long)]
+    pub wait: bool,
+    /// Versions on top of the profile's
+    #[arg(value_name = "COMPONENT=REF")]
+    pub overrides: Vec<String>,
+}
+
+/// `env destroy` arguments.
+#[derive(Args, Debug)]
+pub struct EnvDestroyArgs {
+    /// Its name
+    pub name: String,
+    /// Why (recorded)
+    #[arg(long, default_value = "destroyed by hand")]
+    pub reason: String,
 }
 
 /// `history` arguments.
@@ -237,6 +289,25 @@ pub struct RollbackArgs {
     /// Roll back even past an irreversible stage (recorded in the audit trail)
     #[arg(long)]
     pub force: bool,
+}
+
+/// `promote` arguments.
+#[derive(Args, Debug)]
+pub struct PromoteArgs {
+    /// The environment the manifest passed verification in
+    #[arg(long, value_name = "ENV")]
+    pub from: String,
+    /// The environment it is deployed to
+    #[arg(long, value_name = "ENV")]
+    pub to: String,
+    /// The cycle of --from whose manifest goes [default: the newest verified one]
+    pub cycle: Option<i64>,
+    /// Why (recorded with the promotion)
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Show what would be deployed; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `approve` arguments.
@@ -406,9 +477,10 @@ async fn open(cli: &Cli) -> anyhow::Result<App> {
     App::open(cfg, cli.holder.clone()).await
 }
 
-fn default_env(app: &App, env: Option<&str>) -> anyhow::Result<String> {
+async fn default_env(app: &App, env: Option<&str>) -> anyhow::Result<String> {
     match env {
-        Some(e) => Ok(e.to_string()),
+        // An ephemeral environment's name means the slot it occupies.
+        Some(e) => crate::ephemeral::resolve(app, e).await,
         None => app
             .config
             .environments
@@ -539,6 +611,22 @@ async fn run_remote(cli: &Cli, c: &Client) -> anyhow::Result<Option<i32>> {
             let (_, report): (_, CycleReport) = c
                 .post(
                     &format!("/environments/{}/rollback", segment(&env)),
+                    &body,
+                    &accept_failed,
+                )
+                .await?;
+            if cli.json {
+                print_json(&report)?;
+            } else {
+                print!("{}", render_cycle(&report, crate::app::SystemClock.now()));
+            }
+            if report.ok() { 0 } else { 1 }
+        }
+        Command::Promote(a) => {
+            let body = json!({"from": a.from, "cycle": a.cycle, "reason": a.reason, "dry_run": a.dry_run});
+            let (_, report): (_, CycleReport) = c
+                .post(
+                    &format!("/environments/{}/promote", segment(&a.to)),
                     &body,
                     &accept_failed,
                 )
@@ -749,9 +837,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         };
     }
     match &cli.command {
+        Command::Deploy(a) if a.preview.is_some() => {
+            let app = open(&cli).await?;
+            let reporter: Box<dyn Reporter> = if cli.json {
+                Box::new(Silent)
+            } else {
+                Box::new(Human::new())
+            };
+            let pr = a.preview.as_deref().unwrap_or_default();
+            let (rec, report) = crate::ephemeral::preview(&app, pr, reporter.as_ref()).await?;
+            print_ephemeral(&cli, &rec, &report, &app)
+        }
         Command::Deploy(a) => {
             let app = open(&cli).await?;
-            let env = default_env(&app, a.env.as_deref())?;
+            let env = default_env(&app, a.env.as_deref()).await?;
             let mut overrides = Vec::new();
             let mut errors = Vec::new();
             for o in &a.overrides {
@@ -804,7 +903,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Stop(a) => {
             let app = open(&cli).await?;
-            let env = default_env(&app, a.env.as_deref())?;
+            let env = default_env(&app, a.env.as_deref()).await?;
             let reporter: Box<dyn Reporter> = if cli.json {
                 Box::new(Silent)
             } else {
@@ -815,7 +914,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Status(a) => {
             let app = open(&cli).await?;
-            let st = status::status(&app, a.env.as_deref()).await?;
+            let env = match &a.env {
+                Some(e) => Some(crate::ephemeral::resolve(&app, e).await?),
+                None => None,
+            };
+            let st = status::status(&app, env.as_deref()).await?;
             if cli.json {
                 if a.env.is_some() && st.len() == 1 {
                     print_json(&st[0])?;
@@ -841,7 +944,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let app = open(&cli).await?;
             let target = match a.cycle {
                 Some(id) => crate::cancelling::Target::Cycle(id),
-                None => crate::cancelling::Target::Environment(default_env(&app, a.env.as_deref())?),
+                None => crate::cancelling::Target::Environment(default_env(&app, a.env.as_deref()).await?),
             };
             let done = crate::cancelling::cancel(&app, &target, &app.holder, &a.reason).await?;
             print_cancelled(&cli, &done)?;
@@ -849,7 +952,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Rollback(a) => {
             let app = open(&cli).await?;
-            let env = default_env(&app, a.env.as_deref())?;
+            let env = default_env(&app, a.env.as_deref()).await?;
             let req = crate::rollback::RollbackRequest {
                 env,
                 to: a.to.clone(),
@@ -863,6 +966,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 Box::new(Human::new())
             };
             let report = crate::rollback::rollback(&app, &req, reporter.as_ref()).await?;
+            finish_cycle_output(&cli, &report, &app)
+        }
+        Command::Promote(a) => {
+            let app = open(&cli).await?;
+            let req = crate::promote::PromoteRequest {
+                from: a.from.clone(),
+                to: a.to.clone(),
+                cycle: a.cycle,
+                reason: a.reason.clone(),
+                dry_run: a.dry_run,
+                wait: false,
+            };
+            let reporter: Box<dyn Reporter> = if cli.json {
+                Box::new(Silent)
+            } else {
+                Box::new(Human::new())
+            };
+            let report = crate::promote::promote(&app, &req, reporter.as_ref()).await?;
             finish_cycle_output(&cli, &report, &app)
         }
         Command::Approve(a) => {
@@ -881,9 +1002,60 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let report = crate::approving::retry(&app, a.cycle, a.from.as_deref(), reporter.as_ref()).await?;
             finish_cycle_output(&cli, &report, &app)
         }
+        Command::Env(EnvCommand::Create(a)) => {
+            let app = open(&cli).await?;
+            let reporter: Box<dyn Reporter> = if cli.json {
+                Box::new(Silent)
+            } else {
+                Box::new(Human::new())
+            };
+            let req = crate::ephemeral::CreateRequest {
+                name: a.name.clone(),
+                profile: a.profile.clone(),
+                ttl: a.ttl,
+                reason: a.reason.clone(),
+                overrides: a.overrides.clone(),
+                pr: None,
+                wait: a.wait,
+            };
+            let (rec, report) = crate::ephemeral::create(&app, &req, reporter.as_ref()).await?;
+            print_ephemeral(&cli, &rec, &report, &app)
+        }
+        Command::Env(EnvCommand::List) => {
+            let app = open(&cli).await?;
+            let all = app.store.ephemerals().await?;
+            if cli.json {
+                print_json(&all)?;
+            } else if all.is_empty() {
+                println!("no ephemeral environments");
+            } else {
+                for e in &all {
+                    println!(
+                        "{}  slot {} of {}  until {}  by {}{}",
+                        e.name,
+                        e.slot,
+                        e.profile,
+                        greenroom_core::time::format(e.expires_at),
+                        e.created_by,
+                        e.pr.as_deref().map(|p| format!("  preview of {p}")).unwrap_or_default()
+                    );
+                }
+            }
+            Ok(0)
+        }
+        Command::Env(EnvCommand::Destroy(a)) => {
+            let app = open(&cli).await?;
+            let e = crate::ephemeral::destroy(&app, &a.name, &a.reason).await?;
+            if cli.json {
+                print_json(&e)?;
+            } else {
+                println!("{} destroyed (slot {} of {} is free)", e.name, e.slot, e.profile);
+            }
+            Ok(0)
+        }
         Command::Override(a) => {
             let app = open(&cli).await?;
-            let env = default_env(&app, a.env.as_deref())?;
+            let env = default_env(&app, a.env.as_deref()).await?;
             let o = crate::blockers::grant_override(&app, &env, &a.reason, a.duration).await?;
             print_override(&cli, &o)?;
             Ok(0)
@@ -911,7 +1083,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Lease(a) => lease_command(&cli, a).await,
         Command::Release(a) => {
             let app = open(&cli).await?;
-            let env = default_env(&app, a.env.as_deref())?;
+            let env = default_env(&app, a.env.as_deref()).await?;
             let released = leasing::release(&app, &env, a.force).await?;
             if cli.json {
                 print_json(
@@ -927,21 +1099,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Pause(a) => {
             let app = open(&cli).await?;
-            let env = default_env(&app, a.env.as_deref())?;
+            let env = default_env(&app, a.env.as_deref()).await?;
             let p = crate::pausing::pause(&app, &env, &app.holder, &a.reason).await?;
             print_pause(&cli, &env, &p.into())?;
             Ok(0)
         }
         Command::Resume(a) => {
             let app = open(&cli).await?;
-            let env = default_env(&app, a.env.as_deref())?;
+            let env = default_env(&app, a.env.as_deref()).await?;
             let p = crate::pausing::resume(&app, &env, &app.holder).await?;
             print_pause(&cli, &env, &p.into())?;
             Ok(0)
         }
         Command::Logs(a) => {
             let app = open(&cli).await?;
-            let env = default_env(&app, a.env.as_deref())?;
+            let env = default_env(&app, a.env.as_deref()).await?;
             let deployed = app.store.deployed(&env).await?;
             let Some(d) = deployed.iter().find(|d| d.component == a.component) else {
                 return Err(input(format!("{} has never been deployed to {env}", a.component)));
@@ -957,6 +1129,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Gc => {
             let app = open(&cli).await?;
+            // Ephemeral environments whose time ended go first.
+            for line in crate::ephemeral::expire(&app).await {
+                if !cli.json {
+                    println!("{line}");
+                }
+            }
             let r = crate::retention::collect(&app).await?;
             if cli.json {
                 print_json(&r)?;
@@ -1014,6 +1192,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
     }
+}
+
+fn print_ephemeral(
+    cli: &Cli,
+    e: &greenroom_store::EphemeralRecord,
+    report: &CycleReport,
+    app: &App,
+) -> anyhow::Result<i32> {
+    if cli.json {
+        print_json(&serde_json::json!({"environment": e, "cycle": report}))?;
+    } else {
+        print!("{}", render_cycle(report, app.now()));
+        println!(
+            "{} runs in slot {} of {} until {} (`greenroom env destroy {}` to free it sooner)",
+            e.name,
+            e.slot,
+            e.profile,
+            greenroom_core::time::format(e.expires_at),
+            e.name
+        );
+    }
+    Ok(if report.ok() { 0 } else { 1 })
 }
 
 fn print_override(cli: &Cli, o: &greenroom_store::OverrideRecord) -> anyhow::Result<()> {
@@ -1141,7 +1341,7 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
 async fn lease_command(cli: &Cli, a: &LeaseArgs) -> anyhow::Result<i32> {
     let app = open(cli).await?;
     if let Some(LeaseAction::Extend { env, duration }) = &a.action {
-        let env = default_env(&app, env.as_deref())?;
+        let env = default_env(&app, env.as_deref()).await?;
         let l = leasing::extend(&app, &env, *duration).await?;
         if cli.json {
             print_json(&serde_json::json!({"environment": env, "lease": LeaseReport::of(&l)}))?;
@@ -1150,7 +1350,7 @@ async fn lease_command(cli: &Cli, a: &LeaseArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    let env_name = default_env(&app, a.env.as_deref())?;
+    let env_name = default_env(&app, a.env.as_deref()).await?;
     let instances = app.config.lookup_instances(&env_name).map_err(input)?;
     let ttl = a.duration.unwrap_or_else(|| {
         app.config

@@ -143,6 +143,37 @@ pub struct ComponentReport {
     /// Why this action (dry runs): what differs from what runs, and whether it is built.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
+    /// On a fleet (issue #5 point 2): what happened on each target, in
+    /// rollout order, and what each runs now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetReport>,
+}
+
+/// One target of a fleet in a component's report.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct TargetReport {
+    /// Target name (`GREENROOM_TARGET`).
+    pub target: String,
+    /// Its wave: `blessed`, `canary`, `batch N`.
+    pub wave: String,
+    /// `running` (deployed now), `kept` (already ran it), `failed` (stopped),
+    /// `not-reached` (the rollout halted before its wave: it runs what it ran),
+    /// `cancelled`.
+    pub outcome: String,
+    /// The commit it runs after this cycle (none when nothing runs there).
+    pub commit: Option<String>,
+    /// The image it runs, for image components.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The cycle that deployed what it runs (that cycle's manifest).
+    pub cycle: Option<i64>,
+    /// Wall time of its deploy (stop previous, start, health), ms.
+    #[serde(default)]
+    pub ms: u64,
+    /// Of which waiting for the component itself (its shutdown, start-up
+    /// and health; deploy commands on the command driver), ms.
+    #[serde(default)]
+    pub wait_ms: u64,
 }
 
 impl ComponentReport {
@@ -162,6 +193,7 @@ impl ComponentReport {
             url: None,
             previous: None,
             why: None,
+            targets: Vec::new(),
         }
     }
 }
@@ -384,17 +416,34 @@ pub async fn endpoints(
     env: &Environment,
     inst: &Instance,
 ) -> anyhow::Result<BTreeMap<String, (u16, Option<String>)>> {
+    endpoints_at(app, env, inst, &inst.name).await
+}
+
+/// Like [`endpoints`], for the place recorded under `key` (a fleet's
+/// target, `core::fleet::target_key`): process-driver targets each have
+/// their own ports; command-driver targets share the instance's.
+async fn endpoints_at(
+    app: &App,
+    env: &Environment,
+    inst: &Instance,
+    key: &str,
+) -> anyhow::Result<BTreeMap<String, (u16, Option<String>)>> {
+    let key = if env.driver == DriverKind::Process {
+        key
+    } else {
+        inst.name.as_str()
+    };
     let mut out = BTreeMap::new();
     let mut used = app.store.ports_in_use().await?;
     for name in &env.components {
-        let port = match app.store.port(&inst.name, name).await? {
+        let port = match app.store.port(key, name).await? {
             Some(p) => p,
             None => {
                 let mut candidate = app.config.port_base;
                 loop {
                     if !used.contains(&candidate)
                         && std::net::TcpListener::bind(("127.0.0.1", candidate)).is_ok()
-                        && app.store.set_port(&inst.name, name, candidate).await?
+                        && app.store.set_port(key, name, candidate).await?
                     {
                         used.push(candidate);
                         break candidate;
@@ -1377,6 +1426,9 @@ async fn deploy_all(
         Some(_) => plan::rollback_order(&app.config, cx.env),
         None => plan::deploy_order(&app.config, cx.env),
     };
+    if let Some(fleet) = &cx.env.fleet {
+        return deploy_fleet(cx, fleet, &order, records, reports, endpoints).await;
+    }
     let mut failure = None;
     for name in &order {
         let Some(rec) = records.get(name).cloned() else {
@@ -1403,10 +1455,13 @@ async fn deploy_all(
             .with_context(|| format!("component {name} vanished from the config"))?;
         let prev = running.iter().find(|d| &d.component == name && d.state != "stopped");
         let stop = cx.stop_requested();
+        let mut tally = Tally::default();
+        let key = cx.inst.name.clone();
         let result = tokio::select! {
-            r = deploy_component(cx, component, &rec, prev, endpoints) => Ok(r),
+            r = deploy_component(cx, &key, &mut tally, component, &rec, prev, endpoints) => Ok(r),
             why = stop => Err(why),
         };
+        cx.absorb(tally);
         let (outcome, err) = match result {
             Ok(Ok(())) => ("running", None),
             Ok(Err(e)) => {
@@ -1439,6 +1494,339 @@ async fn deploy_all(
     Ok(match failure {
         None => DeployOutcome::All,
         Some(e) => DeployOutcome::Failed(e),
+    })
+}
+
+/// Time and the first failure of one place's deploy steps, merged into the
+/// cycle afterwards (`Cycle::absorb`): the targets of a wave deploy
+/// concurrently, so none of them holds the cycle mutably.
+#[derive(Default)]
+struct Tally {
+    user: Duration,
+    health: Duration,
+    stop: Duration,
+    failure: Option<FailureReport>,
+}
+
+impl Tally {
+    /// Like `Cycle::failed`: the first failure is the one that counts.
+    fn failed(&mut self, stage: &str, subject: Option<&str>, observed: failure::Observed<'_>) {
+        if self.failure.is_none() {
+            self.failure = Some(FailureReport::of(stage, subject, &observed));
+        }
+    }
+}
+
+impl Cycle<'_> {
+    /// Adds a place's time to the cycle's; its failure counts if none did before.
+    fn absorb(&mut self, t: Tally) {
+        self.user += t.user;
+        self.health += t.health;
+        self.stop += t.stop;
+        if self.failure.is_none() {
+            self.failure = t.failure;
+        }
+    }
+}
+
+/// The fleet target recorded under `key` (the blessed target is the
+/// instance itself), if the environment has a fleet.
+fn target_of<'e>(env: &'e Environment, key: &str) -> Option<&'e greenroom_core::fleet::Target> {
+    let fleet = env.fleet.as_ref()?;
+    let name = greenroom_core::fleet::split_key(key)
+        .1
+        .unwrap_or(fleet.blessed.as_str());
+    fleet.target(name)
+}
+
+/// What a fleet target's commands and processes are told (values only as
+/// environment variables): `GREENROOM_TARGET`, `GREENROOM_TARGET_ADDRESS`,
+/// `GREENROOM_TARGET_WAVE`. Nothing outside a fleet.
+fn target_vars(env: &Environment, key: &str) -> Vec<(String, String)> {
+    let (Some(fleet), Some(t)) = (&env.fleet, target_of(env, key)) else {
+        return Vec::new();
+    };
+    vec![
+        ("GREENROOM_TARGET".into(), t.name.clone()),
+        ("GREENROOM_TARGET_ADDRESS".into(), t.address.clone()),
+        (
+            "GREENROOM_TARGET_WAVE".into(),
+            fleet.wave_of(&t.name).unwrap_or_default(),
+        ),
+    ]
+}
+
+/// A stage record's detail, saying which target it is about on a fleet.
+fn on(target: Option<&greenroom_core::fleet::Target>, detail: &str) -> String {
+    match target {
+        Some(t) => format!("on {}: {detail}", t.name),
+        None => detail.to_string(),
+    }
+}
+
+/// One target's part of a wave.
+struct TargetRun {
+    /// Per rolled component, in order: `running`, `kept`, `failed` or
+    /// `not-reached` (after the target's own failure), and the error.
+    outcomes: Vec<(String, &'static str, Option<String>)>,
+    tally: Tally,
+    ms: u64,
+}
+
+/// Deploys the rolled components on one target in order, leaving those it
+/// already runs (a retried rollout continues where it halted); stops at
+/// the target's first failure.
+async fn deploy_target(
+    cx: &Cycle<'_>,
+    key: &str,
+    rolled: &[&CycleComponent],
+    running: &[Deployed],
+    endpoints: &BTreeMap<String, (u16, Option<String>)>,
+) -> TargetRun {
+    let t0 = Instant::now();
+    let mut run = TargetRun {
+        outcomes: Vec::new(),
+        tally: Tally::default(),
+        ms: 0,
+    };
+    let mut failed = false;
+    for rec in rolled {
+        let name = rec.component.as_str();
+        if failed {
+            run.outcomes.push((name.into(), "not-reached", None));
+            continue;
+        }
+        let prev = running.iter().find(|d| d.component == name && d.state != "stopped");
+        if prev.is_some_and(|p| {
+            p.state == "running" && p.entry.same_content(&rec.entry) && !live_state(&cx.driver, p).starts_with("dead")
+        }) {
+            run.outcomes.push((name.into(), "kept", None));
+            continue;
+        }
+        let result = match cx.app.config.component(name) {
+            Some(component) => deploy_component(cx, key, &mut run.tally, component, rec, prev, endpoints).await,
+            None => Err(anyhow::anyhow!("component {name} vanished from the config")),
+        };
+        match result {
+            Ok(()) => run.outcomes.push((name.into(), "running", None)),
+            Err(e) => {
+                run.tally.failed("deploy", Some(name), failure::Observed::CouldNotRun);
+                run.outcomes.push((name.into(), "failed", Some(format!("{e:#}"))));
+                failed = true;
+            }
+        }
+    }
+    run.ms = ms(t0.elapsed());
+    run
+}
+
+/// The deploy stage on a fleet (issue #5 point 2): wave by wave
+/// (`core::fleet::plan`: blessed, canaries, batches), the targets of a wave
+/// concurrently, each target's components in order. A failure lets its
+/// wave finish, then halts the rollout: later waves are never started and
+/// keep what they ran. Every component's report says, per target, what
+/// happened and what it runs now; each target's state is recorded under
+/// its key (`core::fleet::target_key`) as it changes.
+async fn deploy_fleet(
+    cx: &mut Cycle<'_>,
+    fleet: &greenroom_core::fleet::Fleet,
+    order: &[String],
+    records: &BTreeMap<String, CycleComponent>,
+    reports: &mut BTreeMap<String, ComponentReport>,
+    endpoints: &BTreeMap<String, (u16, Option<String>)>,
+) -> anyhow::Result<DeployOutcome> {
+    let app = cx.app;
+    // A kept component may still lag on targets a halted rollout never
+    // reached: those get it now (the artifact is the one that runs).
+    let rolled: Vec<&CycleComponent> = order
+        .iter()
+        .filter_map(|n| records.get(n))
+        .filter(|r| r.action == "deploy" || r.action == "keep")
+        .collect();
+    let mut per: BTreeMap<String, Vec<TargetReport>> = BTreeMap::new();
+    let mut failure: Option<String> = None;
+    let mut halted: Option<(&'static str, String)> = None;
+    // Per target, in rollout order: how it went, for the summary.
+    let mut summary: Vec<(String, &'static str)> = Vec::new();
+    for wave in greenroom_core::fleet::plan(fleet) {
+        let label = wave.label();
+        if failure.is_none()
+            && halted.is_none()
+            && let Some(h) = cx.halt().await?
+        {
+            halted = Some(h);
+        }
+        if failure.is_some() || halted.is_some() {
+            // Never started: these targets keep what they ran.
+            for t in &wave.targets {
+                let was = app.store.deployed(&fleet.key(&cx.inst.name, t)).await?;
+                for rec in &rolled {
+                    let d = was
+                        .iter()
+                        .find(|d| d.component == rec.component && d.state != "stopped");
+                    per.entry(rec.component.clone()).or_default().push(TargetReport {
+                        target: t.clone(),
+                        wave: label.clone(),
+                        outcome: "not-reached".into(),
+                        commit: d.and_then(|d| d.entry.commit.clone()),
+                        image: d.and_then(|d| d.entry.image.clone()),
+                        cycle: d.map(|d| d.cycle_id),
+                        ms: 0,
+                        wait_ms: 0,
+                    });
+                }
+                summary.push((t.clone(), "not-reached"));
+            }
+            continue;
+        }
+        let started = app.now();
+        cx.reporter
+            .note(&format!("rollout, {label}: {}", wave.targets.join(", ")));
+        let mut jobs = Vec::new();
+        for t in &wave.targets {
+            let key = fleet.key(&cx.inst.name, t);
+            let running = app.store.deployed(&key).await?;
+            let eps = if key == cx.inst.name {
+                endpoints.clone()
+            } else {
+                endpoints_at(app, cx.env, &cx.inst, &key).await?
+            };
+            jobs.push((t.clone(), key, running, eps));
+        }
+        let stop = cx.stop_requested();
+        let ran = {
+            let shared: &Cycle<'_> = cx;
+            let all = futures_util::future::join_all(
+                jobs.iter()
+                    .map(|(_, key, running, eps)| deploy_target(shared, key, &rolled, running, eps)),
+            );
+            tokio::select! {
+                r = all => Ok(r),
+                why = stop => Err(why),
+            }
+        };
+        let runs = match ran {
+            Ok(runs) => runs,
+            Err(why) => {
+                // Started (perhaps) but not seen healthy.
+                for (t, ..) in &jobs {
+                    for rec in &rolled {
+                        per.entry(rec.component.clone()).or_default().push(TargetReport {
+                            target: t.clone(),
+                            wave: label.clone(),
+                            outcome: "cancelled".into(),
+                            commit: None,
+                            image: None,
+                            cycle: None,
+                            ms: 0,
+                            wait_ms: 0,
+                        });
+                    }
+                    summary.push((t.clone(), "cancelled"));
+                }
+                halted = Some(("cancelled", why));
+                continue;
+            }
+        };
+        let mut errors = Vec::new();
+        for ((t, _, running, _), run) in jobs.iter().zip(runs) {
+            let wait_ms = ms(run.tally.health + run.tally.stop + run.tally.user);
+            let target_ms = run.ms;
+            cx.absorb(run.tally);
+            let mut worst = "running";
+            for (name, outcome, err) in run.outcomes {
+                let prev = running.iter().find(|d| d.component == name && d.state != "stopped");
+                let entry = records.get(&name).map(|r| &r.entry);
+                let (commit, image, cycle) = match outcome {
+                    "running" => (
+                        entry.and_then(|e| e.commit.clone()),
+                        entry.and_then(|e| e.image.clone()),
+                        Some(cx.id),
+                    ),
+                    "failed" => (None, None, None),
+                    _ => (
+                        prev.and_then(|d| d.entry.commit.clone()),
+                        prev.and_then(|d| d.entry.image.clone()),
+                        prev.map(|d| d.cycle_id),
+                    ),
+                };
+                if outcome == "failed" || (outcome == "not-reached" && worst != "failed") {
+                    worst = outcome;
+                }
+                per.entry(name).or_default().push(TargetReport {
+                    target: t.clone(),
+                    wave: label.clone(),
+                    outcome: outcome.into(),
+                    commit,
+                    image,
+                    cycle,
+                    ms: target_ms,
+                    wait_ms,
+                });
+                if let Some(e) = err {
+                    errors.push(format!("target {t}: {e}"));
+                }
+            }
+            summary.push((t.clone(), worst));
+        }
+        let result = if errors.is_empty() { "ok" } else { "failed" };
+        cx.stage(
+            "deploy",
+            None,
+            started,
+            result,
+            Some(format!("rollout, {label}: {}", wave.targets.join(", "))),
+        )
+        .await?;
+        if !errors.is_empty() {
+            failure = Some(format!("the rollout halted at {label}: {}", errors.join("\n")));
+        }
+    }
+    for rec in &rolled {
+        let targets = per.remove(&rec.component).unwrap_or_default();
+        let has = |o: &str| targets.iter().any(|t| t.outcome == o);
+        let outcome = if has("failed") {
+            "failed"
+        } else if has("cancelled") {
+            "cancelled"
+        } else if targets.iter().all(|t| t.outcome == "not-reached") {
+            "not-reached"
+        } else if has("not-reached") {
+            "partial"
+        } else {
+            "running"
+        };
+        let mut rec = (*rec).clone();
+        rec.outcome = outcome.into();
+        rec.run_log = Some(log_path(cx, &rec.component).display().to_string());
+        app.store.set_cycle_component(cx.id, &rec).await?;
+        if let Some(r) = reports.get_mut(&rec.component) {
+            r.outcome = outcome.into();
+            r.targets = targets;
+        }
+    }
+    if let Some((result, msg)) = halted {
+        return Ok(DeployOutcome::Halted(result, msg));
+    }
+    Ok(match failure {
+        None => DeployOutcome::All,
+        Some(e) => {
+            let list = |want: &[&str]| {
+                let v: Vec<&str> = summary
+                    .iter()
+                    .filter(|(_, o)| want.contains(o))
+                    .map(|(t, _)| t.as_str())
+                    .collect();
+                if v.is_empty() { "none".to_string() } else { v.join(", ") }
+            };
+            DeployOutcome::Failed(format!(
+                "{e}\nrunning manifest {}: {}; failed (stopped): {}; not reached (still run what they ran): {}",
+                cx.manifest.short_id(),
+                list(&["running"]),
+                list(&["failed"]),
+                list(&["not-reached"])
+            ))
+        }
     })
 }
 
@@ -1940,6 +2328,17 @@ async fn halted(
     Ok((result.into(), Some(msg), in_order(cx, reports), 0, 0))
 }
 
+/// Where a component's log goes at a place (the instance, or a fleet's
+/// target: `core::fleet::target_key`).
+fn log_path_at(cx: &Cycle<'_>, key: &str, component: &str) -> PathBuf {
+    cx.app
+        .paths
+        .logs()
+        .join(key)
+        .join(component)
+        .join(format!("cycle-{}.log", cx.id))
+}
+
 fn log_path(cx: &Cycle<'_>, component: &str) -> PathBuf {
     cx.app
         .paths
@@ -2135,8 +2534,15 @@ async fn build_stage(
 
 /// Replaces one component: stop the previous, clean the run directory,
 /// start the new, wait until healthy. Records what runs after every step.
+/// Replaces one component at one place: the environment instance (`key`
+/// is its name) or one target of its fleet (`core::fleet::target_key`),
+/// which has its own run directory, log, ports and record, and whose
+/// commands get `GREENROOM_TARGET`. Time and the failure class go to
+/// `tally`, so the targets of a wave can run concurrently.
 async fn deploy_component(
-    cx: &mut Cycle<'_>,
+    cx: &Cycle<'_>,
+    key: &str,
+    tally: &mut Tally,
     component: &Component,
     rec: &CycleComponent,
     prev: Option<&Deployed>,
@@ -2144,19 +2550,25 @@ async fn deploy_component(
 ) -> anyhow::Result<()> {
     let app = cx.app;
     let name = component.name.as_str();
+    let target = target_of(cx.env, key);
+    // What progress and stage records call it: `api`, or `api on web-2`.
+    let shown = match target {
+        Some(t) => format!("{name} on {}", t.name),
+        None => name.to_string(),
+    };
     let t = Instant::now();
     let started_at = app.now();
-    cx.reporter.started("deploy", name, "deploying");
+    cx.reporter.started("deploy", &shown, "deploying");
     if let Some(p) = prev {
-        cx.reporter.started("deploy", name, "stopping previous");
+        cx.reporter.started("deploy", &shown, "stopping previous");
         let ts = Instant::now();
         let mut user = Duration::ZERO;
         stop_deployed(cx.app, cx.env, &cx.driver, p, &mut user).await?;
         // A command driver's stop command is user time; otherwise the wait is the component's shutdown.
-        cx.user += user;
-        cx.stop += ts.elapsed().saturating_sub(user);
+        tally.user += user;
+        tally.stop += ts.elapsed().saturating_sub(user);
     }
-    let run_dir = app.paths.run_dir(&cx.inst.name, name);
+    let run_dir = app.paths.run_dir(key, name);
     if run_dir.exists() {
         std::fs::remove_dir_all(&run_dir).with_context(|| format!("cannot clean {}", run_dir.display()))?;
     }
@@ -2177,6 +2589,7 @@ async fn deploy_component(
     }
     .to_env();
     let mut env_vars = env_vars;
+    env_vars.extend(target_vars(cx.env, key));
     if let Some(r) = &cx.rollback {
         // Deploy tools often need a flag for a rollback (seed 003).
         env_vars.push(("GREENROOM_ROLLBACK".into(), "1".into()));
@@ -2185,14 +2598,14 @@ async fn deploy_component(
             r.previous_manifest.clone().unwrap_or_default(),
         ));
     }
-    let log = log_path(cx, name);
+    let log = log_path_at(cx, key, name);
     let cwd = artifact
         .as_deref()
         .map(PathBuf::from)
         .filter(|p| p.is_dir())
         .unwrap_or_else(|| run_dir.clone());
     let mut deployed = Deployed {
-        environment: cx.inst.name.clone(),
+        environment: key.to_string(),
         component: name.to_string(),
         cycle_id: cx.id,
         entry: rec.entry.clone(),
@@ -2226,7 +2639,7 @@ async fn deploy_component(
             let h = cx
                 .driver
                 .start(&StartSpec {
-                    environment: cx.inst.name.clone(),
+                    environment: key.to_string(),
                     component: name.to_string(),
                     command,
                     cwd: cwd.clone(),
@@ -2258,8 +2671,8 @@ async fn deploy_component(
                 timeout: component.timeout,
             })
             .await
-            .with_context(|| format!("cannot run the deploy command of {name}"))?;
-            cx.user += out.duration;
+            .with_context(|| format!("cannot run the deploy command of {shown}"))?;
+            tally.user += out.duration;
             if !out.success {
                 deployed.state = "failed".into();
                 deployed.updated_at = app.now();
@@ -2274,12 +2687,12 @@ async fn deploy_component(
                 };
                 cx.reporter.finished(
                     "deploy",
-                    name,
+                    &shown,
                     false,
                     &format!("deploy command failed: {why}"),
                     t.elapsed(),
                 );
-                cx.failed(
+                tally.failed(
                     "deploy",
                     Some(name),
                     failure::Observed::DeployCommand(failure::Exit {
@@ -2287,9 +2700,9 @@ async fn deploy_component(
                         timed_out: out.timed_out,
                     }),
                 );
-                cx.stage("deploy", Some(name), started_at, "failed", Some(why.clone()))
+                cx.stage("deploy", Some(name), started_at, "failed", Some(on(target, &why)))
                     .await?;
-                anyhow::bail!("the deploy command of {name} failed ({why}){}", tail(&log));
+                anyhow::bail!("the deploy command of {shown} failed ({why}){}", tail(&log));
             }
             None
         }
@@ -2301,7 +2714,7 @@ async fn deploy_component(
         let h2 = handle.clone();
         let alive = move || h2.as_ref().is_none_or(|h| driver.state(h) == ProcState::Running);
         let health = greenroom_driver::wait_healthy(&check, component.health_timeout, &alive).await;
-        cx.health += th.elapsed();
+        tally.health += th.elapsed();
         if let Err(e) = health {
             // An unhealthy component is stopped, not left half-up.
             if let Some(h) = &handle {
@@ -2312,17 +2725,28 @@ async fn deploy_component(
             deployed.pid_start = None;
             deployed.updated_at = app.now();
             app.store.set_deployed(&deployed).await?;
-            cx.reporter
-                .finished("deploy", name, false, &format!("health check failed: {e}"), t.elapsed());
+            cx.reporter.finished(
+                "deploy",
+                &shown,
+                false,
+                &format!("health check failed: {e}"),
+                t.elapsed(),
+            );
             let observed = match &e {
                 greenroom_driver::HealthError::TimedOut { last, .. } => failure::Observed::HealthTimedOut { last },
                 greenroom_driver::HealthError::ProcessExited { .. } => failure::Observed::ProcessExited,
                 greenroom_driver::HealthError::InvalidCheck { .. } => failure::Observed::CouldNotRun,
             };
-            cx.failed("health", Some(name), observed);
-            cx.stage("health", Some(name), started_at, "failed", Some(e.to_string()))
-                .await?;
-            anyhow::bail!("component {name} failed its health check: {e}{}", tail(&log));
+            tally.failed("health", Some(name), observed);
+            cx.stage(
+                "health",
+                Some(name),
+                started_at,
+                "failed",
+                Some(on(target, &e.to_string())),
+            )
+            .await?;
+            anyhow::bail!("component {shown} failed its health check: {e}{}", tail(&log));
         }
     }
     deployed.state = "running".into();
@@ -2332,8 +2756,9 @@ async fn deploy_component(
         Some(c) => format!("{} ({})", &c[..c.len().min(12)], rec.entry.origin),
         None => format!("{} ({})", rec.entry.image.clone().unwrap_or_default(), rec.entry.origin),
     };
-    cx.reporter.finished("deploy", name, true, &detail, t.elapsed());
-    cx.stage("deploy", Some(name), started_at, "ok", Some(detail)).await?;
+    cx.reporter.finished("deploy", &shown, true, &detail, t.elapsed());
+    cx.stage("deploy", Some(name), started_at, "ok", Some(on(target, &detail)))
+        .await?;
     Ok(())
 }
 
@@ -2356,11 +2781,13 @@ async fn stop_deployed(
         }
         DriverKind::Command => {
             if let Some(cmd) = app.config.component(&d.component).and_then(|c| c.stop.clone()) {
+                // A fleet's target is recorded as `INSTANCE#TARGET`.
+                let (instance, _) = greenroom_core::fleet::split_key(&d.environment);
                 let inst = app
                     .config
                     .instances()
                     .into_iter()
-                    .find(|i| i.name == d.environment)
+                    .find(|i| i.name == instance)
                     .with_context(|| format!("environment {} vanished from the config", d.environment))?;
                 let (vars, env_vars, run_dir) = recorded_env(app, env, &inst, d).await?;
                 let log = d
@@ -2416,8 +2843,9 @@ async fn recorded_env(
     d: &Deployed,
 ) -> anyhow::Result<(Vars, Vec<(String, String)>, PathBuf)> {
     let vars = resolve::vars_for(env, inst)?;
-    let endpoints = endpoints(app, env, inst).await?;
-    let run_dir = app.paths.run_dir(&inst.name, &d.component);
+    // `d.environment` is the instance, or one target of its fleet.
+    let endpoints = endpoints_at(app, env, inst, &d.environment).await?;
+    let run_dir = app.paths.run_dir(&d.environment, &d.component);
     let manifest_file = app.paths.cycle_dir(d.cycle_id).join("manifest.json");
     let manifest_id = app
         .store
@@ -2438,6 +2866,8 @@ async fn recorded_env(
         vars: &vars,
     }
     .to_env();
+    let mut env_vars = env_vars;
+    env_vars.extend(target_vars(env, &d.environment));
     Ok((vars, env_vars, run_dir))
 }
 
@@ -2490,10 +2920,42 @@ pub async fn stop(app: &App, env_name: &str, wait: bool, reporter: &dyn Reporter
         reporter.stage("stop");
         let driver = ProcessDriver::new(app.supervisor.clone());
         let running = app.store.deployed(&inst.name).await?;
+        // A fleet's other targets (recorded as `INSTANCE#TARGET`) stop first.
+        let mut others = Vec::new();
+        if let Some(fleet) = &env.fleet {
+            for t in fleet.targets.iter().filter(|t| t.name != fleet.blessed) {
+                others.extend(app.store.deployed(&fleet.key(&inst.name, &t.name)).await?);
+            }
+        }
         let mut components = Vec::new();
         let mut errors = Vec::new();
         let mut user = Duration::ZERO;
         for name in plan::stop_order(&app.config, &env) {
+            for d in others.iter().filter(|d| d.component == name && d.state != "stopped") {
+                let started = app.now();
+                let r = stop_deployed(app, &env, &driver, d, &mut user).await;
+                let detail = match &r {
+                    Ok(()) => format!("stopped on {}", d.environment),
+                    Err(e) => format!("on {}: {e:#}", d.environment),
+                };
+                app.store
+                    .add_stage(
+                        id,
+                        &StageRecord {
+                            seq: 0,
+                            name: "stop".into(),
+                            component: Some(name.clone()),
+                            started_at: started,
+                            finished_at: app.now(),
+                            result: if r.is_ok() { "ok".into() } else { "failed".into() },
+                            detail: Some(detail.clone()),
+                        },
+                    )
+                    .await?;
+                if r.is_err() {
+                    errors.push(detail);
+                }
+            }
             let Some(d) = running.iter().find(|d| d.component == name && d.state != "stopped") else {
                 continue;
             };

@@ -7,7 +7,8 @@
 //! directory. `GET /` answers JSON with the component, commit and
 //! environment; `GET /healthz` answers 200, or 503 when the checkout has a
 //! file named `BROKEN` (how the quick start plants a PR that breaks its
-//! health check). Not part of greenroom's own logic.
+//! health check), or a file `BROKEN_TARGET` naming the fleet target it runs
+//! as (`GREENROOM_TARGET`). Not part of greenroom's own logic.
 //!
 //! It also speaks a small GitLab-runner-like API (seed 004), with state in
 //! memory shared by all connections, for the quick start's API scenario
@@ -231,6 +232,17 @@ fn runner_api(
     }
 }
 
+/// Whether this copy is a fleet target the checkout marks broken: a file
+/// `BROKEN_TARGET` lists target names, one per line, and this copy runs as
+/// one of them (`GREENROOM_TARGET`; how the fleet tests fail one target).
+fn broken_target(dir: &Path) -> bool {
+    let Ok(me) = std::env::var("GREENROOM_TARGET") else {
+        return false;
+    };
+    std::fs::read_to_string(dir.join("BROKEN_TARGET"))
+        .is_ok_and(|s| !me.is_empty() && s.lines().any(|l| l.trim() == me))
+}
+
 fn respond_get(path: &str, dir: &Path) -> (&'static str, String) {
     let commit = std::fs::read_to_string(dir.join(".greenroom-built"))
         .unwrap_or_default()
@@ -238,7 +250,7 @@ fn respond_get(path: &str, dir: &Path) -> (&'static str, String) {
         .to_string();
     match path {
         "/healthz" => {
-            if dir.join("BROKEN").exists() {
+            if dir.join("BROKEN").exists() || broken_target(dir) {
                 ("503 Service Unavailable", "{\"healthy\":false}".to_string())
             } else {
                 ("200 OK", "{\"healthy\":true}".to_string())

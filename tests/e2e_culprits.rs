@@ -337,7 +337,10 @@ fn a_failing_gate_turns_red_only_on_the_culprit() {
     assert!(states(&sb, "ogr", &a, "greenroom/old-ui").is_empty());
     assert!(!said.contains("old-ui"), "{said}");
     let sticky = std::fs::read_to_string(forge_dir(&sb.state, "ogr").join("comments/1.md")).expect("sticky");
-    assert!(sticky.contains("Quarantined (never counted): `old-ui` failed"), "{sticky}");
+    assert!(
+        sticky.contains("Quarantined (never counted): `old-ui` failed"),
+        "{sticky}"
+    );
     server.kill9();
     clean_up(&sb);
 }

@@ -107,7 +107,7 @@ impl Users {
 
     /// The user a presented token belongs to. Every user's digest is
     /// compared, whatever matched, so timing says nothing about which.
-    fn find(&self, token: &str) -> Option<&User> {
+    pub(crate) fn find(&self, token: &str) -> Option<&User> {
         let d = digest(token.as_bytes());
         let mut found = None;
         for k in &self.0 {
@@ -130,7 +130,7 @@ pub struct ApiError {
 }
 
 /// A failed request: status and message.
-struct Fail(StatusCode, String);
+pub(crate) struct Fail(pub(crate) StatusCode, pub(crate) String);
 
 impl IntoResponse for Fail {
     fn into_response(self) -> Response {
@@ -504,6 +504,23 @@ pub struct RollbackBody {
     pub force: bool,
 }
 
+/// A promotion.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PromoteBody {
+    /// The environment the manifest passed verification in.
+    pub from: String,
+    /// Its cycle whose manifest goes (default: the newest verified one).
+    #[serde(default)]
+    pub cycle: Option<i64>,
+    /// Why (recorded).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Plan only.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
 /// Take a lease.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -548,7 +565,7 @@ fn body_required<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Fail
 // ---------------------------------------------------------------------------
 // Handlers.
 
-async fn environment_view(app: &App, mut st: status::EnvironmentStatus) -> Result<EnvironmentView, Fail> {
+pub(crate) async fn environment_view(app: &App, mut st: status::EnvironmentStatus) -> Result<EnvironmentView, Fail> {
     // The API has fields of its own for these (`next`, `decisions`, `paused`).
     st.next = None;
     st.last_decision = None;
@@ -937,6 +954,51 @@ async fn rollback(
             Fail(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("the rollback task failed: {e}"),
+            )
+        })??;
+    let status = if report.ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((status, Json(report)).into_response())
+}
+
+/// Promote.
+#[utoipa::path(post, path = "/api/v1/environments/{name}/promote", tag = "write",
+    description = "Deploys onto this environment exactly the manifest verified in `from` (its newest succeeded cycle whose suites passed, or `cycle`): the same commits and artifacts, nothing resolved or rebuilt. An unverified manifest is refused (400, with the reason). Needs deployer on this environment and viewer on `from`.",
+    params(("name" = String, Path, description = "the environment promoted to")),
+    request_body = PromoteBody,
+    responses((status = 200, description = "the cycle report (as `greenroom promote --json`)", body = Object),
+        (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError),
+        (status = 409, body = ApiError), (status = 422, description = "the promotion cycle failed", body = Object)),
+    security(("bearer" = [])))]
+async fn promote(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    bytes: axum::body::Bytes,
+) -> Result<Response, Fail> {
+    let who = user(&s, &headers)?;
+    require(&s.app, who, &name, Role::Deployer)?;
+    let b: PromoteBody = body_required(&bytes)?;
+    require(&s.app, who, &b.from, Role::Viewer)?;
+    let req = crate::promote::PromoteRequest {
+        from: b.from,
+        to: name,
+        cycle: b.cycle,
+        reason: b.reason.or_else(|| Some(format!("API promotion by {}", who.name))),
+        dry_run: b.dry_run,
+        wait: false,
+    };
+    let app = as_user(&s.app, who);
+    // Detached, like a deploy: a client hanging up does not stop it halfway.
+    let report: CycleReport = tokio::spawn(async move { crate::promote::promote(&app, &req, &Silent).await })
+        .await
+        .map_err(|e| {
+            Fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the promotion task failed: {e}"),
             )
         })??;
     let status = if report.ok() {
@@ -1344,6 +1406,7 @@ async fn cancel_cycle(
         list_audit,
         deploy,
         rollback,
+        promote,
         lease,
         release,
         pause,
@@ -1410,6 +1473,7 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/environments/{name}", get(get_environment))
         .route("/environments/{name}/deploy", post(deploy))
         .route("/environments/{name}/rollback", post(rollback))
+        .route("/environments/{name}/promote", post(promote))
         .route("/environments/{name}/override", post(override_blockers))
         .route("/environments/{name}/lease", post(lease))
         .route("/environments/{name}/release", post(release))
@@ -1441,7 +1505,7 @@ mod tests {
     fn the_document_lists_every_route() {
         let doc = serde_json::to_value(openapi()).unwrap_or_default();
         let paths = doc["paths"].as_object().map(|p| p.len()).unwrap_or(0);
-        assert_eq!(paths, 20, "{doc:#}");
+        assert_eq!(paths, 21, "{doc:#}");
         assert!(doc["openapi"].as_str().unwrap_or("").starts_with("3."));
     }
 

@@ -12,6 +12,7 @@
 pub mod api;
 pub mod chat;
 pub mod commands;
+pub mod dashboard;
 pub mod intake;
 pub mod metrics;
 pub mod scheduler;
@@ -51,6 +52,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             post(chat::slack).layer(axum::extract::DefaultBodyLimit::max(chat::MAX_BODY)),
         )
         .nest("/api/v1", api::router())
+        .merge(dashboard::router())
         // Bodies over the limit are refused with 413 before they are buffered.
         .layer(axum::extract::DefaultBodyLimit::max(greenroom_webhook::MAX_BODY))
         .with_state(shared)
@@ -140,15 +142,31 @@ pub async fn serve(app: App, listen: Option<std::net::SocketAddr>) -> anyhow::Re
     );
     // Started before the scheduler, so that its first events are heard.
     let _notify = crate::notify::start(&app)?;
+    let feeds = tokio::spawn(crate::feeds::run(app.clone(), tx.clone()));
     let sched = tokio::spawn(scheduler::run(app.clone(), rx, tx));
     let gc = tokio::spawn(retention_loop(app.clone()));
+    let expiry = tokio::spawn(ephemeral_loop(app.clone()));
     axum::serve(listener, router(shared))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("server failed")?;
     sched.abort();
+    feeds.abort();
     gc.abort();
+    expiry.abort();
     Ok(0)
+}
+
+/// Tears down ephemeral environments whose time ended, every few seconds.
+async fn ephemeral_loop(app: Arc<App>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        for line in crate::ephemeral::expire(&app).await {
+            tracing::info!("{line}");
+        }
+    }
 }
 
 /// Runs a retention pass now and every `[retention] interval`.

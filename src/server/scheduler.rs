@@ -179,6 +179,14 @@ async fn scheduled_request(
         rollback: None,
         retry_from: None,
     };
+    // Components that follow a package feed: its newest version (`crate::feeds`).
+    let (pins, skip) = crate::feeds::overrides(app, env).await?;
+    for o in pins {
+        req.request.overrides.push(
+            greenroom_core::compose::parse_override(&o).map_err(|e| anyhow::anyhow!("feed override `{o}`: {e}"))?,
+        );
+    }
+    req.request.skip.extend(skip);
     if env.follows != greenroom_core::config::Follows::Pending {
         return Ok((req, None));
     }
@@ -790,6 +798,8 @@ impl Scheduler {
                 let restarting = restart.swap(false, Ordering::SeqCst);
                 if let (Ok(r), false) = (&outcome, restarting) {
                     crate::notify::cycle_ended(&app, kind_text, r);
+                    // `promote_to`: a verified manifest moves on, after its soak.
+                    crate::promote::after_cycle(&app, &env, r);
                 }
                 if let Some(s) = &staged
                     && !restarting
@@ -980,6 +990,16 @@ impl Scheduler {
             tokio::spawn(super::commands::handle(self.app.clone(), self.tx.clone(), c));
             return ("command", detail);
         }
+        // A pushed version of a feed component behind what is known or runs
+        // triggers nothing (never backwards); a newer one becomes the newest.
+        if let Ok(greenroom_webhook::Delivery {
+            kind: EventKind::Package { name, version, .. },
+            ..
+        }) = &parsed
+            && let Some(done) = crate::feeds::pushed(&self.app, name, version, &d.delivery_id).await
+        {
+            return done;
+        }
         let (outcome, detail, envs) = match &parsed {
             Ok(p) => self.meaning(forge, p),
             Err(e) => ("failed", format!("cannot parse the stored delivery: {e}"), vec![]),
@@ -1105,6 +1125,15 @@ impl Scheduler {
                 base_ref,
                 ..
             } => {
+                // A closed (or merged) PR's preview environments go.
+                if action == "closed" {
+                    let (app, repo, number) = (self.app.clone(), repo.clone(), *number);
+                    tokio::spawn(async move {
+                        for name in crate::ephemeral::close_previews(&app, &repo, number).await {
+                            tracing::info!("preview {name} destroyed: {repo}#{number} closed");
+                        }
+                    });
+                }
                 // Only environments that stage pending PRs care, and only for
                 // what changes the pending set.
                 if !PENDING_ACTIONS.contains(&action.as_str()) {

@@ -24,8 +24,13 @@ pub use checks::{DEFAULT_GATE_TIMEOUT, DEFAULT_PROMETHEUS_TIMEOUT, Gate, Prometh
 mod http_matrix;
 pub use http_matrix::SuiteKind;
 mod blockers;
+mod feed;
+mod fleet;
 mod notify;
+mod profile;
+pub use profile::{DEFAULT_PROFILE_TTL, Profile};
 mod stage;
+pub use feed::{DEFAULT_FEED_POLL, Feed};
 pub use notify::{DEFAULT_LEASE_WARNING, DEFAULT_RATE_LIMIT, LiteralUrl, Notify, NotifyKind, NotifyUrl};
 pub use stage::{DEFAULT_STAGE_BACKOFF, DEFAULT_STAGE_TIMEOUT, Stage, StageKind, default_pipeline};
 
@@ -538,6 +543,9 @@ pub struct Component {
     /// Command that prints the component's log (environments without the
     /// process driver); gets `GREENROOM_LOGS_SINCE`.
     pub logs: Option<String>,
+    /// Published versions it follows (`feed = { kind, url, poll }`): the
+    /// server deploys each new one (`crate::feed`).
+    pub feed: Option<Feed>,
 }
 
 /// How an environment runs its components.
@@ -592,6 +600,16 @@ pub struct Environment {
     /// Alertmanager matchers: a firing alert matching all of them blocks
     /// cycles (`block_on_alerts`).
     pub block_on_alerts: Vec<crate::blockers::Matcher>,
+    /// `[environment.profile]`: this pool's slots are ephemeral
+    /// environments made on demand (`greenroom env create`).
+    pub profile: Option<Profile>,
+    /// Where a verified manifest of a scheduled cycle goes next (`promote_to`).
+    pub promote_to: Option<String>,
+    /// How long it soaks here first (`promote_after`; zero: at once).
+    pub promote_after: Duration,
+    /// Several targets (`targets`, `instances`; `config/fleet.rs`): deploys
+    /// roll out blessed, canaries, batches. `None`: one place, as always.
+    pub fleet: Option<crate::fleet::Fleet>,
 }
 
 /// One concrete place: an environment, or one slot of a pooled environment.
@@ -952,6 +970,7 @@ struct RawComponent {
     pending_refs: Option<Spanned<String>>,
     error_patterns: Option<Vec<Spanned<String>>>,
     logs: Option<Spanned<String>>,
+    feed: Option<Spanned<feed::RawFeed>>,
 }
 
 #[derive(Deserialize)]
@@ -974,6 +993,14 @@ struct RawEnvironment {
     new_errors: Option<Spanned<String>>,
     #[serde(default)]
     block_on_alerts: Vec<Spanned<String>>,
+    profile: Option<Spanned<profile::RawProfile>>,
+    promote_to: Option<Spanned<String>>,
+    promote_after: Option<Spanned<String>>,
+    targets: Option<Spanned<Vec<Spanned<fleet::RawTarget>>>>,
+    instances: Option<Spanned<i64>>,
+    blessed: Option<Spanned<String>>,
+    canary: Option<Spanned<Vec<Spanned<String>>>>,
+    batch: Option<Spanned<fleet::RawBatch>>,
 }
 
 // ---------------------------------------------------------------------------
@@ -1294,6 +1321,16 @@ pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErrors
     let gates = checks::validate_gates(&mut cx, &raw.gate, &environments, prometheus.is_some());
     let mut notify = notify::validate(&mut cx, &raw.notify, &environments);
     let env_names: Vec<String> = environments.iter().map(|e| e.name.clone()).collect();
+    let promotions: Vec<feed::RawPromotion<'_>> = raw
+        .environment
+        .iter()
+        .map(|re| feed::RawPromotion {
+            environment: re.get_ref().name.get_ref(),
+            to: re.get_ref().promote_to.as_ref(),
+            after: &re.get_ref().promote_after,
+        })
+        .collect();
+    feed::validate_promotions(&mut cx, &promotions, &mut environments);
     let freezes = blockers::validate_freezes(&mut cx, &raw.freeze, &env_names);
     let alertmanager = blockers::validate_alertmanager(&mut cx, raw.alertmanager.as_ref());
     // `file:` secrets are relative to the config file, like every other path in it.
@@ -1523,7 +1560,7 @@ fn validate_component(
             }
         }
     }
-    if repo.is_none() && image.is_none() {
+    if repo.is_none() && image.is_none() && rc.feed.is_none() {
         cx.err(
             rc.name.span(),
             key("repo"),
@@ -1611,6 +1648,7 @@ fn validate_component(
 
     let error_patterns = checks::error_patterns(cx, &rc.error_patterns, key("error_patterns"));
     let logs = checks::logs_command(cx, &rc.logs, key("logs"));
+    let feed = rc.feed.as_ref().and_then(|f| feed::validate(cx, &name, f));
     if cx.errors.len() > before {
         return None;
     }
@@ -1636,6 +1674,7 @@ fn validate_component(
         pending_refs,
         error_patterns,
         logs,
+        feed,
     })
 }
 
@@ -2366,6 +2405,11 @@ fn validate_environment(
     let stages = stage::validate(cx, &name, &re.stage).unwrap_or_default();
     let new_errors = checks::new_errors(cx, &re.new_errors, key("new_errors"));
     let block_on_alerts = blockers::validate_matchers(cx, &name, &re.block_on_alerts);
+    let profile = match &re.profile {
+        Some(p) => profile::validate(cx, &name, p, slots.is_some(), &members),
+        None => None,
+    };
+    let fleet = fleet::validate(cx, &name, driver, re);
     if cx.errors.len() > before {
         return None;
     }
@@ -2383,6 +2427,10 @@ fn validate_environment(
         stages,
         new_errors,
         block_on_alerts,
+        profile,
+        promote_to: None,
+        promote_after: Duration::ZERO,
+        fleet,
     })
 }
 

@@ -17,6 +17,8 @@ pub mod config;
 pub mod culprit;
 pub mod errorwatch;
 pub mod failure;
+pub mod feed;
+pub mod fleet;
 pub mod gate;
 pub mod impact;
 pub mod junit;

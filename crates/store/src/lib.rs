@@ -1974,6 +1974,95 @@ impl Store {
     }
 }
 
+/// An ephemeral environment: a profile's slot under a name, for a while.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct EphemeralRecord {
+    /// The name people use (`review-42`, `pr-ogr-12`).
+    pub name: String,
+    /// The profile (a pool with `[environment.profile]`).
+    pub profile: String,
+    /// The slot it occupies (`1k-2`).
+    pub slot: String,
+    /// Who made it.
+    pub created_by: String,
+    /// Why.
+    pub reason: String,
+    /// The PR it previews (`owner/repo#12`), if it is a preview.
+    pub pr: Option<String>,
+    /// When it was made.
+    pub created_at: Millis,
+    /// When it is torn down.
+    pub expires_at: Millis,
+}
+
+/// Ephemeral environments.
+impl Store {
+    /// Records a new ephemeral environment; false when the name or the slot
+    /// is taken (nothing is written then).
+    pub async fn create_ephemeral(&self, e: &EphemeralRecord) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO ephemeral_environments (name, profile, slot, created_by, reason, pr, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        )
+        .bind(&e.name)
+        .bind(&e.profile)
+        .bind(&e.slot)
+        .bind(&e.created_by)
+        .bind(&e.reason)
+        .bind(&e.pr)
+        .bind(e.created_at)
+        .bind(e.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(q("create an ephemeral environment"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Every ephemeral environment, by name.
+    pub async fn ephemerals(&self) -> Result<Vec<EphemeralRecord>> {
+        let rows = sqlx::query("SELECT * FROM ephemeral_environments ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("list ephemeral environments"))?;
+        rows.iter()
+            .map(|r| {
+                let g = || q("read an ephemeral environment");
+                Ok(EphemeralRecord {
+                    name: r.try_get("name").map_err(g())?,
+                    profile: r.try_get("profile").map_err(g())?,
+                    slot: r.try_get("slot").map_err(g())?,
+                    created_by: r.try_get("created_by").map_err(g())?,
+                    reason: r.try_get("reason").map_err(g())?,
+                    pr: r.try_get("pr").map_err(g())?,
+                    created_at: r.try_get("created_at").map_err(g())?,
+                    expires_at: r.try_get("expires_at").map_err(g())?,
+                })
+            })
+            .collect()
+    }
+
+    /// Moves an ephemeral environment's end (activity renews it).
+    pub async fn renew_ephemeral(&self, name: &str, expires_at: Millis) -> Result<bool> {
+        let done = sqlx::query("UPDATE ephemeral_environments SET expires_at = $1 WHERE name = $2")
+            .bind(expires_at)
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(q("renew an ephemeral environment"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Forgets an ephemeral environment (its slot is free again).
+    pub async fn delete_ephemeral(&self, name: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM ephemeral_environments WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(q("delete an ephemeral environment"))?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
 /// Aggregates for `/metrics`, computed from what is stored (so they survive
 /// restarts and agree between replicas).
 impl Store {

@@ -73,6 +73,7 @@ macro_rules! on_both {
 }
 
 on_both!(
+    ephemeral_environments_take_a_slot_each,
     overrides_hold_until_their_time,
     stage_approvals_are_recorded_once,
     faulty_manifests_and_the_audit_trail,
@@ -1281,4 +1282,48 @@ async fn overrides_hold_until_their_time(db: Db) {
     let renewed = OverrideRecord { until: 5_000, ..o };
     s.set_override(&renewed).await.expect("renew");
     assert_eq!(s.active_override("staging", 4_000).await.expect("read"), Some(renewed));
+}
+
+async fn ephemeral_environments_take_a_slot_each(db: Db) {
+    let (_f, s) = store(db).await;
+    let e = EphemeralRecord {
+        name: "review-42".into(),
+        profile: "1k".into(),
+        slot: "1k-1".into(),
+        created_by: "alice".into(),
+        reason: "try the new storage layer".into(),
+        pr: None,
+        created_at: 10,
+        expires_at: 100,
+    };
+    assert!(s.create_ephemeral(&e).await.expect("create"));
+    let same_name = EphemeralRecord {
+        slot: "1k-2".into(),
+        ..e.clone()
+    };
+    assert!(
+        !s.create_ephemeral(&same_name).await.expect("create"),
+        "the name is taken"
+    );
+    let same_slot = EphemeralRecord {
+        name: "other".into(),
+        ..e.clone()
+    };
+    assert!(
+        !s.create_ephemeral(&same_slot).await.expect("create"),
+        "the slot is taken"
+    );
+    let preview = EphemeralRecord {
+        name: "pr-ogr-12".into(),
+        slot: "1k-2".into(),
+        pr: Some("acme/ogr#12".into()),
+        ..e.clone()
+    };
+    assert!(s.create_ephemeral(&preview).await.expect("create"));
+    assert_eq!(s.ephemerals().await.expect("list"), vec![preview.clone(), e.clone()]);
+    assert!(s.renew_ephemeral("review-42", 500).await.expect("renew"));
+    assert_eq!(s.ephemerals().await.expect("list")[1].expires_at, 500);
+    assert!(s.delete_ephemeral("review-42").await.expect("delete"));
+    assert!(!s.delete_ephemeral("review-42").await.expect("delete again"));
+    assert_eq!(s.ephemerals().await.expect("list"), vec![preview]);
 }
