@@ -561,6 +561,18 @@ fn remote(cli: &Cli) -> anyhow::Result<Option<Client>> {
     Ok(Some(Client::new(&server, token)?))
 }
 
+/// Posts a request that runs a cycle on the server and prints its report
+/// as the local command would; the exit status says how it went.
+async fn remote_cycle(cli: &Cli, c: &Client, path: &str, body: &Value) -> anyhow::Result<i32> {
+    let (_, report): (_, CycleReport) = c.post(path, body, &[reqwest::StatusCode::UNPROCESSABLE_ENTITY]).await?;
+    if cli.json {
+        print_json(&report)?;
+    } else {
+        print!("{}", render_cycle(&report, crate::app::SystemClock.now()));
+    }
+    Ok(if report.ok() { 0 } else { 1 })
+}
+
 /// The environment a remote command acts on: `--env`, else the first one
 /// the server shows.
 async fn remote_env(c: &Client, env: Option<&str>) -> anyhow::Result<String> {
@@ -578,7 +590,6 @@ async fn remote_env(c: &Client, env: Option<&str>) -> anyhow::Result<String> {
 async fn run_remote(cli: &Cli, c: &Client) -> anyhow::Result<Option<i32>> {
     use crate::client::segment;
     use serde_json::json;
-    let accept_failed = [reqwest::StatusCode::UNPROCESSABLE_ENTITY];
     let code = match &cli.command {
         Command::Deploy(a) => {
             if a.wait {
@@ -591,52 +602,16 @@ async fn run_remote(cli: &Cli, c: &Client) -> anyhow::Result<Option<i32>> {
                 "base": a.base, "overrides": a.overrides, "only": a.only, "skip": a.skip,
                 "dry_run": a.dry_run, "reason": a.reason,
             });
-            let (_, report): (_, CycleReport) = c
-                .post(
-                    &format!("/environments/{}/deploy", segment(&env)),
-                    &body,
-                    &accept_failed,
-                )
-                .await?;
-            if cli.json {
-                print_json(&report)?;
-            } else {
-                print!("{}", render_cycle(&report, crate::app::SystemClock.now()));
-            }
-            if report.ok() { 0 } else { 1 }
+            remote_cycle(cli, c, &format!("/environments/{}/deploy", segment(&env)), &body).await?
         }
         Command::Rollback(a) => {
             let env = remote_env(c, a.env.as_deref()).await?;
             let body = json!({"to": a.to, "reason": a.reason, "dry_run": a.dry_run, "force": a.force});
-            let (_, report): (_, CycleReport) = c
-                .post(
-                    &format!("/environments/{}/rollback", segment(&env)),
-                    &body,
-                    &accept_failed,
-                )
-                .await?;
-            if cli.json {
-                print_json(&report)?;
-            } else {
-                print!("{}", render_cycle(&report, crate::app::SystemClock.now()));
-            }
-            if report.ok() { 0 } else { 1 }
+            remote_cycle(cli, c, &format!("/environments/{}/rollback", segment(&env)), &body).await?
         }
         Command::Promote(a) => {
             let body = json!({"from": a.from, "cycle": a.cycle, "reason": a.reason, "dry_run": a.dry_run});
-            let (_, report): (_, CycleReport) = c
-                .post(
-                    &format!("/environments/{}/promote", segment(&a.to)),
-                    &body,
-                    &accept_failed,
-                )
-                .await?;
-            if cli.json {
-                print_json(&report)?;
-            } else {
-                print!("{}", render_cycle(&report, crate::app::SystemClock.now()));
-            }
-            if report.ok() { 0 } else { 1 }
+            remote_cycle(cli, c, &format!("/environments/{}/promote", segment(&a.to)), &body).await?
         }
         Command::Approve(a) => {
             let (_, done): (_, crate::approving::Approved) = c
@@ -650,19 +625,7 @@ async fn run_remote(cli: &Cli, c: &Client) -> anyhow::Result<Option<i32>> {
             0
         }
         Command::Retry(a) => {
-            let (_, report): (_, CycleReport) = c
-                .post(
-                    &format!("/cycles/{}/retry", a.cycle),
-                    &json!({"from": a.from}),
-                    &accept_failed,
-                )
-                .await?;
-            if cli.json {
-                print_json(&report)?;
-            } else {
-                print!("{}", render_cycle(&report, crate::app::SystemClock.now()));
-            }
-            if report.ok() { 0 } else { 1 }
+            remote_cycle(cli, c, &format!("/cycles/{}/retry", a.cycle), &json!({"from": a.from})).await?
         }
         Command::Override(a) => {
             let env = remote_env(c, a.env.as_deref()).await?;

@@ -264,6 +264,9 @@ pub struct CycleReport {
     /// The verify stage's JUnit summary (every suite, the versions tested).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub junit: Option<String>,
+    /// What the automatic rollback did after this cycle (`auto_rollback`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_rollback: Option<AutoRollback>,
     /// Metric gates evaluated after the deploy and after the tests, with
     /// their resolved queries and values (`gates`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -853,7 +856,95 @@ async fn deploy_resolved(
     t.total_ms = ms(t0.elapsed());
     t.overhead_ms = t.total_ms.saturating_sub(t.user_ms + t.health_ms + t.stop_ms);
     t.peak_rss_kib = peak_rss_kib();
+    report.auto_rollback = auto_rollback(app, env, req, &report, reporter).await;
     Ok(report)
+}
+
+/// What the automatic rollback did after a cycle (`auto_rollback = true`).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct AutoRollback {
+    /// The rollback's cycle, when it ran.
+    pub cycle: Option<i64>,
+    /// `succeeded`, `failed`, or `not-done`.
+    pub result: String,
+    /// What happened, or why it was not done.
+    pub detail: String,
+}
+
+/// Issue #5 point 4's optional automatic rollback: a blocking verify failed
+/// for the code, no irreversible stage ran, and the environment asks for it
+/// (`auto_rollback = true`; not for pending environments, whose answer is
+/// the culprit search). Goes through `rollback::rollback` like a person's
+/// (continuous deployment locked, the manifest marked faulty).
+async fn auto_rollback(
+    app: &App,
+    env: &Environment,
+    req: &DeployRequest,
+    report: &CycleReport,
+    reporter: &dyn Reporter,
+) -> Option<AutoRollback> {
+    if !env.auto_rollback
+        || req.dry_run
+        || req.rollback.is_some()
+        || req.suites_only.is_some()
+        || env.follows == greenroom_core::config::Follows::Pending
+    {
+        return None;
+    }
+    let f = report.failure.as_ref()?;
+    if f.stage != "verify" || f.class != failure::Class::Code {
+        return None;
+    }
+    let cycle = report.cycle?;
+    let irreversible = app
+        .store
+        .stages(cycle)
+        .await
+        .map(|s| s.iter().any(|s| s.name == IRREVERSIBLE && s.result == "ok"))
+        .unwrap_or(true);
+    if irreversible {
+        return Some(AutoRollback {
+            cycle: None,
+            result: "not-done".into(),
+            detail: "an irreversible stage ran in this cycle: roll forward instead".into(),
+        });
+    }
+    reporter.note(&format!(
+        "{}: blocking verify failed, rolling back (auto_rollback)",
+        report.environment
+    ));
+    let why = format!(
+        "automatic: {} in cycle {cycle}",
+        f.subject
+            .as_deref()
+            .map(|s| format!("blocking suite `{s}` failed"))
+            .unwrap_or_else(|| "a blocking check failed".into())
+    );
+    let rr = crate::rollback::RollbackRequest {
+        env: report.environment.clone(),
+        to: "previous".into(),
+        reason: Some(why),
+        dry_run: false,
+        force: false,
+    };
+    Some(match Box::pin(crate::rollback::rollback(app, &rr, reporter)).await {
+        Ok(r) => AutoRollback {
+            cycle: r.cycle,
+            result: r.result.clone(),
+            detail: format!(
+                "rolled back to {} (continuous deployment locked until resumed)",
+                r.manifest
+                    .as_deref()
+                    .map(greenroom_core::manifest::short_id)
+                    .unwrap_or("-")
+            ),
+        },
+        Err(e) => AutoRollback {
+            cycle: None,
+            result: "not-done".into(),
+            detail: format!("{e:#}"),
+        },
+    })
 }
 
 /// Whether a request is one the server scheduled.
@@ -1021,6 +1112,7 @@ async fn dry_run(
         junit: None,
         gates: Vec::new(),
         errors: Vec::new(),
+        auto_rollback: None,
     })
 }
 
@@ -1071,6 +1163,7 @@ async fn run_deploy(
             junit: None,
             gates: Vec::new(),
             errors: Vec::new(),
+            auto_rollback: None,
         });
     }
     app.store.put_manifest(&manifest, now).await?;
@@ -1185,6 +1278,7 @@ async fn run_deploy(
         junit: cx.junit.take(),
         gates: std::mem::take(&mut cx.gates),
         errors: std::mem::take(&mut cx.errors),
+        auto_rollback: None,
     })
 }
 
@@ -3025,6 +3119,7 @@ pub async fn stop(app: &App, env_name: &str, wait: bool, reporter: &dyn Reporter
             junit: None,
             gates: Vec::new(),
             errors: Vec::new(),
+            auto_rollback: None,
         })
     }
     .await;

@@ -81,7 +81,8 @@ fn comment_commands_refuse_help_approve_and_stage() {
     let extra = format!(
         "\n[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\n\
          [github]\nwebhook_secret = \"env:GREENROOM_E2E_HOOK_SECRET\"\ntoken = \"env:GREENROOM_E2E_GH_TOKEN\"\napi_url = \"{}\"\n\n\
-         [policy]\nsettle = \"0s\"\ncooldown = \"0s\"\n\n[pending]\ntrusted = [\"alice\"]\nmaintainers = [\"carol\"]\n",
+         [policy]\nsettle = \"0s\"\ncooldown = \"0s\"\n\n[pending]\ntrusted = [\"alice\"]\nmaintainers = [\"carol\"]\n\n\
+         [[environment]]\nname = \"preview\"\nslots = 1\ncomponents = [\"ogr\"]\nfollows = \"manual\"\n[environment.profile]\npreview = true\n",
         fake.url()
     );
     let mut sb = Sandbox::with(
@@ -233,6 +234,25 @@ fn comment_commands_refuse_help_approve_and_stage() {
     assert!(r.contains("runs in ogr"), "{r}");
     assert!(!r.contains("Approved"), "the approval did not run twice: {r}");
     assert_eq!(bot_replies(&fake).len(), 4, "no reply to the quoted command");
+    // `deploy env=preview` (a preview profile): the PR's own environment.
+    send(
+        port,
+        "c-6",
+        &comment_payload("octo/ogr", 1, 106, "carol", "@greenroom deploy env=preview", "created"),
+    );
+    let r = wait_until("the preview's answer", || bot_replies(&fake).get(4).cloned());
+    assert!(r.contains("preview environment `pr-ogr-1`"), "{r}");
+    let r = wait_until("the preview to run", || bot_replies(&fake).get(5).cloned());
+    assert!(
+        r.contains("Preview **pr-ogr-1** of octo/ogr#1") && r.contains("succeeded"),
+        "{r}"
+    );
+    let pst = sb.status("preview-1");
+    assert_eq!(
+        Sandbox::component(&pst, "ogr")["commit"],
+        head.as_str(),
+        "the PR's head"
+    );
     // No token in anything greenroom wrote.
     for c in fake.comments("octo/ogr", 1) {
         assert!(!c.body.contains(TOKEN));
@@ -240,6 +260,8 @@ fn comment_commands_refuse_help_approve_and_stage() {
     server.kill9();
     sb.ok(&["stop", "--env", "staging"]);
     sb.ok(&["stop", "--env", "solo"]);
+    sb.ok(&["release", "--env", "preview-1", "--force"]);
+    sb.ok(&["stop", "--env", "preview-1"]);
 }
 
 #[test]

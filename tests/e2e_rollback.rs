@@ -62,3 +62,52 @@ fn the_schedule_never_redeploys_a_manifest_rolled_back_as_faulty() {
     server.kill9();
     sb.ok(&["stop", "--env", "staging"]);
 }
+
+#[test]
+fn a_blocking_verify_failure_rolls_back_by_itself_when_asked() {
+    let sb = Sandbox::with(
+        72,
+        Options {
+            extra: "\n[[suite]]\nname = \"api\"\nrun = 'curl -fsS \"${GREENROOM_URL_OGR%/}/api/check\"'\n".into(),
+            ..Options::default()
+        },
+    );
+    let text = std::fs::read_to_string(&sb.config).expect("config").replacen(
+        "name = \"solo\"\ncomponents = [\"ogr\"]\n",
+        "name = \"solo\"\ncomponents = [\"ogr\"]\nauto_rollback = true\n",
+        1,
+    );
+    sb.write_config(&text);
+    let good = sb.json(&["deploy", "--env", "solo", "--release"]);
+    assert_eq!(good["result"], "succeeded", "{good:#}");
+    let ogr = sb.repo("ogr");
+    std::fs::write(ogr.join("API_BUG"), "a foreign key goes missing\n").expect("write");
+    git(&ogr, &["add", "API_BUG"]);
+    git(&ogr, &["commit", "-q", "-m", "a bad change"]);
+    let bad = sb
+        .run(&["--json", "deploy", "--env", "solo", "--release"])
+        .expect(1)
+        .json();
+    assert_eq!(bad["result"], "failed", "{bad:#}");
+    let auto = &bad["auto_rollback"];
+    assert_eq!(auto["result"], "succeeded", "{bad:#}");
+    assert!(auto["detail"].as_str().is_some_and(|d| d.contains("locked")), "{auto}");
+    let st = sb.status("solo");
+    assert_eq!(st["manifest"], good["manifest"], "the good manifest runs again");
+    assert_eq!(st["paused"]["paused"], true, "continuous deployment locked");
+    let audit = sb.json(&["audit", "--env", "solo", "--limit", "3"]);
+    let rb = audit
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|a| a["action"] == "rollback")
+        .cloned()
+        .unwrap_or_else(|| panic!("no rollback in {audit:#}"));
+    assert!(
+        rb["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("automatic: blocking suite `api` failed")),
+        "{rb}"
+    );
+    sb.ok(&["stop", "--env", "solo"]);
+}

@@ -890,20 +890,26 @@ async fn deploy(
         retry_from: None,
     };
     let app = as_user(&s.app, who);
-    // Run detached: a client that hangs up must not cancel a cycle halfway
-    // (its lease and records are finished by the engine either way).
-    let report: CycleReport = tokio::spawn(async move { engine::deploy(&app, &req, &Silent).await })
-        .await
-        .map_err(|e| {
-            Fail(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("the deploy task failed: {e}"),
-            )
-        })??;
+    cycle_answer("deploy", async move { engine::deploy(&app, &req, &Silent).await }).await
+}
+
+/// Runs a cycle detached — a client that hangs up must not cancel it
+/// halfway (its lease and records are finished by the engine either way) —
+/// and answers its report: 200 when it succeeded, 422 when it ran and
+/// failed (the report says why).
+async fn cycle_answer(
+    what: &str,
+    work: impl std::future::Future<Output = anyhow::Result<CycleReport>> + Send + 'static,
+) -> Result<Response, Fail> {
+    let report: CycleReport = tokio::spawn(work).await.map_err(|e| {
+        Fail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the {what} task failed: {e}"),
+        )
+    })??;
     let status = if report.ok() {
         StatusCode::OK
     } else {
-        // The cycle ran and failed: the report says why.
         StatusCode::UNPROCESSABLE_ENTITY
     };
     Ok((status, Json(report)).into_response())
@@ -947,21 +953,10 @@ async fn rollback(
         force: b.force,
     };
     let app = as_user(&s.app, who);
-    // Detached, like a deploy: a client hanging up does not stop it halfway.
-    let report: CycleReport = tokio::spawn(async move { crate::rollback::rollback(&app, &req, &Silent).await })
-        .await
-        .map_err(|e| {
-            Fail(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("the rollback task failed: {e}"),
-            )
-        })??;
-    let status = if report.ok() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    Ok((status, Json(report)).into_response())
+    cycle_answer("rollback", async move {
+        crate::rollback::rollback(&app, &req, &Silent).await
+    })
+    .await
 }
 
 /// Promote.
@@ -992,21 +987,10 @@ async fn promote(
         wait: false,
     };
     let app = as_user(&s.app, who);
-    // Detached, like a deploy: a client hanging up does not stop it halfway.
-    let report: CycleReport = tokio::spawn(async move { crate::promote::promote(&app, &req, &Silent).await })
-        .await
-        .map_err(|e| {
-            Fail(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("the promotion task failed: {e}"),
-            )
-        })??;
-    let status = if report.ok() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    Ok((status, Json(report)).into_response())
+    cycle_answer("promotion", async move {
+        crate::promote::promote(&app, &req, &Silent).await
+    })
+    .await
 }
 
 /// Override the deploy blockers.
@@ -1131,16 +1115,10 @@ async fn retry_cycle(
         body_required(&bytes)?
     };
     let app = as_user(&s.app, who);
-    let report: CycleReport =
-        tokio::spawn(async move { crate::approving::retry(&app, id, b.from.as_deref(), &Silent).await })
-            .await
-            .map_err(|e| Fail(StatusCode::INTERNAL_SERVER_ERROR, format!("the retry task failed: {e}")))??;
-    let status = if report.ok() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    Ok((status, Json(report)).into_response())
+    cycle_answer("retry", async move {
+        crate::approving::retry(&app, id, b.from.as_deref(), &Silent).await
+    })
+    .await
 }
 
 /// The audit trail.

@@ -237,7 +237,7 @@ pub async fn handle(app: Arc<App>, tx: UnboundedSender<Work>, c: Comment) {
 
 /// Does what an allowed command says; returns what to tell the commenter.
 async fn act(
-    app: &App,
+    app: &Arc<App>,
     tx: &UnboundedSender<Work>,
     c: &Comment,
     envs: &[(String, Repo)],
@@ -271,6 +271,54 @@ async fn act(
     };
     let admin = who == Standing::Admin;
     Ok(match cmd {
+        // `deploy env=PROFILE` with a preview profile: the PR's own
+        // environment (issue #5 point 3), made or renewed in the background;
+        // the result is told here when it runs.
+        Command::Deploy { env: Some(e) }
+            if app
+                .config
+                .environment(e)
+                .and_then(|x| x.profile.as_ref())
+                .is_some_and(|p| p.preview) =>
+        {
+            if !open {
+                anyhow::bail!("{pr} is not an open pull request");
+            }
+            let repo = envs
+                .iter()
+                .find(|(_, r)| r.id.eq_ignore_ascii_case(&c.repo))
+                .map(|(_, r)| r.clone());
+            let (app, pr_ref, number) = (app.clone(), pr.clone(), c.number);
+            let name = crate::ephemeral::preview_name(&c.repo, c.number);
+            tokio::spawn(async move {
+                let said = match crate::ephemeral::preview(&app, &pr_ref, &crate::progress::Silent).await {
+                    Ok((e, r)) => {
+                        let urls: Vec<String> = r
+                            .components
+                            .iter()
+                            .filter_map(|c| c.url.as_ref().map(|u| format!("{}: {u}", c.name)))
+                            .collect();
+                        format!(
+                            "Preview **{}** of {pr_ref}: cycle {} {} (slot {}, until {}).\n\n{}",
+                            e.name,
+                            r.cycle.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+                            r.result,
+                            e.slot,
+                            greenroom_core::time::format(e.expires_at),
+                            urls.join("\n")
+                        )
+                    }
+                    Err(err) => format!("The preview of {pr_ref} could not be made: {err:#}"),
+                };
+                if let Some(repo) = repo
+                    && let Ok(forge) = crate::pending::forge_for(&app, &repo)
+                    && let Err(e) = forge.comment(&repo.id, number, &said).await
+                {
+                    tracing::warn!("cannot tell {pr_ref} about its preview: {e}");
+                }
+            });
+            format!("Making {pr}'s preview environment `{name}` from profile {e}; I will say here when it runs.")
+        }
         Command::Deploy { .. } | Command::Trigger { .. } | Command::Retry | Command::Recheck => {
             let targets = match cmd {
                 Command::Deploy { env } | Command::Trigger { env } => pick(env)?,

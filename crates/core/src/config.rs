@@ -603,6 +603,9 @@ pub struct Environment {
     /// `[environment.profile]`: this pool's slots are ephemeral
     /// environments made on demand (`greenroom env create`).
     pub profile: Option<Profile>,
+    /// Roll back by itself when a blocking verify fails and no irreversible
+    /// stage ran (`auto_rollback`).
+    pub auto_rollback: bool,
     /// Where a verified manifest of a scheduled cycle goes next (`promote_to`).
     pub promote_to: Option<String>,
     /// How long it soaks here first (`promote_after`; zero: at once).
@@ -994,6 +997,8 @@ struct RawEnvironment {
     #[serde(default)]
     block_on_alerts: Vec<Spanned<String>>,
     profile: Option<Spanned<profile::RawProfile>>,
+    #[serde(default)]
+    auto_rollback: bool,
     promote_to: Option<Spanned<String>>,
     promote_after: Option<Spanned<String>>,
     targets: Option<Spanned<Vec<Spanned<fleet::RawTarget>>>>,
@@ -2428,6 +2433,7 @@ fn validate_environment(
         new_errors,
         block_on_alerts,
         profile,
+        auto_rollback: re.auto_rollback,
         promote_to: None,
         promote_after: Duration::ZERO,
         fleet,
