@@ -336,3 +336,54 @@ fn rollback_redeploys_the_previous_manifest_in_rollback_order_and_locks_deployme
         "resume"
     );
 }
+
+#[test]
+fn a_fleet_of_targets_gets_one_deploy_each_in_waves() {
+    let sb = setup();
+    // Every deploy says where it went.
+    let o = sh_quote(&sb.root.join("out").display().to_string());
+    std::fs::write(
+        sb.root.join("scripts").join("deploy.sh"),
+        format!(
+            "set -eu\necho \"deploy $GREENROOM_COMPONENT $GREENROOM_TARGET $GREENROOM_TARGET_ADDRESS $GREENROOM_TARGET_WAVE\" >> {o}/events\n"
+        ),
+    )
+    .expect("write deploy.sh");
+    let text = std::fs::read_to_string(&sb.config).expect("config").replace(
+        "components = [\"api\", \"worker\"]\n",
+        "components = [\"api\", \"worker\"]\ntargets = [\"web-1\", { name = \"web-2\", address = \"10.0.0.2\" }, \"web-3\"]\ncanary = [\"web-2\"]\n",
+    );
+    sb.write_config(&text);
+    let r = sb.json(&["--as", "alice", "deploy", "--env", "cmd", "--release"]);
+    assert_eq!(r["result"], "succeeded", "{r:#}");
+    let deploys: Vec<String> = events(&sb).into_iter().filter(|e| e.starts_with("deploy ")).collect();
+    // api everywhere, then worker everywhere (dependency order), each blessed
+    // web-1 first, then the canary web-2, then the batch web-3.
+    for component in ["api", "worker"] {
+        let order: Vec<&str> = deploys
+            .iter()
+            .filter(|d| d.split_whitespace().nth(1) == Some(component))
+            .filter_map(|d| d.split_whitespace().nth(2))
+            .collect();
+        assert_eq!(order, ["web-1", "web-2", "web-3"], "{component}: {deploys:#?}");
+    }
+    assert!(
+        deploys.iter().any(|d| d.contains("web-2 10.0.0.2")),
+        "the address: {deploys:#?}"
+    );
+    assert!(
+        deploys.iter().any(|d| d.starts_with("deploy api web-1 web-1 ")),
+        "a bare name is its address: {deploys:#?}"
+    );
+    // The report says, per target, what it runs.
+    let api = r["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .find(|c| c["name"] == "api")
+        .expect("api")
+        .clone();
+    let targets = api["targets"].as_array().expect("targets");
+    assert_eq!(targets.len(), 3, "{api:#}");
+    assert!(targets.iter().all(|t| t["outcome"] == "running"), "{api:#}");
+}

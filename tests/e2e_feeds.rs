@@ -64,7 +64,7 @@ fn new_feed_versions_deploy_and_older_ones_never_do() {
     );
     let cfg = format!(
         "state_dir = {state}\nport_base = {base}\n\n[server]\nlisten = \"127.0.0.1:{port}\"\n\n\
-         [policy]\nsettle = \"0s\"\ncooldown = \"0s\"\n\n\
+         [policy]\nsettle = \"0s\"\ncooldown = \"0s\"\n\n[package]\nwebhook_secret = \"file:{root}/package.secret\"\n\n\
          [[user]]\nname = \"watcher\"\ntoken = \"file:{root}/watcher.token\"\nrole = \"viewer\"\n\n\
          [[component]]\nname = \"api\"\n\
          feed = {{ kind = \"http-json\", url = \"http://127.0.0.1:{feed_port}/api/versions.json\", poll = \"1s\" }}\n\
@@ -78,6 +78,7 @@ fn new_feed_versions_deploy_and_older_ones_never_do() {
     );
     sb.write_config(&cfg);
     std::fs::write(sb.root.join("watcher.token"), "watcher-token-5be1d2a9").expect("token");
+    std::fs::write(sb.root.join("package.secret"), PACKAGE_SECRET).expect("secret");
     sb.ok(&["check-config"]);
     // By hand, a feed component takes a version (`api=version:V`).
     let err = sb.run(&["deploy", "--env", "staging"]);
@@ -111,9 +112,17 @@ fn new_feed_versions_deploy_and_older_ones_never_do() {
 
     // Paused: a new version waits; resumed: it deploys.
     sb.ok(&["pause", "--env", "staging", "--reason", "release freeze"]);
-    std::thread::sleep(Duration::from_secs(3));
+    long_wait("the server to take the pause", || {
+        decisions(INDEX)
+            .into_iter()
+            .find(|d| d.starts_with("paused:") || d.contains("release freeze"))
+    });
     std::fs::write(&versions, r#"["0.9.0", "1.0.0", "2.0.0", "1.5.0", "2.1.0"]"#).expect("write");
-    std::thread::sleep(Duration::from_secs(4));
+    // The poll sees 2.1.0 and its trigger is held, not run.
+    let held = long_wait("the 2.1.0 trigger to be held", || {
+        decisions(INDEX).into_iter().find(|d| d.starts_with("held:"))
+    });
+    assert!(held.contains("kept until resumed"), "{held}");
     assert!(
         !deployed(&sb.root).iter().any(|l| l.starts_with("2.1.0 ")),
         "nothing deploys while paused: {:?}",
@@ -128,7 +137,46 @@ fn new_feed_versions_deploy_and_older_ones_never_do() {
         !lines.iter().any(|l| l.starts_with("1.5.0") || l.starts_with("0.9.0")),
         "{lines:?}"
     );
+
+    // Pushed to POST /webhooks/package: an older version is refused, a newer one deploys.
+    push(
+        server_port(INDEX),
+        "push-1",
+        r#"{"component": "api", "version": "2.0.5"}"#,
+    );
+    let why = long_wait("the decision about the pushed 2.0.5", || {
+        decisions(INDEX).into_iter().find(|d| d.contains("2.0.5"))
+    });
+    assert!(why.contains("never deployed backwards"), "{why}");
+    push(
+        server_port(INDEX),
+        "push-2",
+        r#"{"component": "api", "version": "3.0.0"}"#,
+    );
+    long_wait("the pushed 3.0.0 to deploy", || {
+        deployed(&sb.root).iter().any(|l| l.starts_with("3.0.0 ")).then_some(())
+    });
+    assert!(!deployed(&sb.root).iter().any(|l| l.starts_with("2.0.5")));
     server.kill9();
+}
+
+const PACKAGE_SECRET: &str = "package-hook-secret-31";
+
+/// `POST /webhooks/package`, signed.
+fn push(port: u16, delivery: &str, body: &str) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let head = format!(
+        "POST /webhooks/package HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         X-Greenroom-Delivery: {delivery}\r\nX-Greenroom-Signature-256: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len(),
+        greenroom_webhook::sign_package(PACKAGE_SECRET.as_bytes(), body.as_bytes())
+    );
+    s.write_all(head.as_bytes()).expect("write");
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
 }
 
 /// [`wait_until`] with room for a build, a deploy and the suites.
