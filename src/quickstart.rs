@@ -168,6 +168,11 @@ pub fn sample_config(exe: &Path, port_base: u16) -> String {
          listen = \"127.0.0.1:{SERVER_PORT}\"\n\n\
          [github]\n\
          webhook_secret = \"file:.webhook-secret\"\n\n\
+         # You, for the dashboard and the API: sign in at the server's / with the token in .dashboard-token.\n\
+         [[user]]\n\
+         name = \"you\"\n\
+         token = \"file:.dashboard-token\"\n\
+         role = \"admin\"\n\n\
          # Short waits so the demo shows a whole cycle in seconds (defaults: settle 5m, cooldown 30m).\n\
          [policy]\n\
          settle = \"3s\"\n\
@@ -227,6 +232,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<i32> {
     let exe = std::env::current_exe().context("cannot find greenroom's own executable")?;
     write(&cfg_path, &sample_config(&exe, 20_000))?;
     write(&dir.join(".webhook-secret"), &new_secret())?;
+    write(&dir.join(".dashboard-token"), &new_secret())?;
     eprintln!("wrote {}", cfg_path.display());
 
     let cfg = config::load(&cfg_path).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -254,8 +260,9 @@ pub async fn run(dir: &Path) -> anyhow::Result<i32> {
         Ok(url) => println!(
             "greenroom serve runs at {url} (log: {}). It follows staging's `stg` refs: its first full cycle puts \
              `main` back on staging. `greenroom quickstart --push` pushes to a sample repository and sends the \
-             signed GitHub webhook.",
-            dir.join("serve.log").display()
+             signed GitHub webhook.\nThe dashboard: {url}/ (sign in with the token in {}).",
+            dir.join("serve.log").display(),
+            dir.join(".dashboard-token").display()
         ),
         Err(e) => eprintln!("warning: the server did not start: {e:#}"),
     }
@@ -382,6 +389,11 @@ pub async fn stop(dir: &Path) -> anyhow::Result<i32> {
 /// A fresh webhook secret for the sandbox (not for production use: it only
 /// has to differ between sandboxes).
 fn new_secret() -> String {
+    let mut b = [0u8; 32];
+    if getrandom::fill(&mut b).is_ok() {
+        return b.iter().map(|b| format!("{b:02x}")).collect();
+    }
+    // No randomness from the system: a digest of what differs per run.
     let seed = format!(
         "{:?}{}{:?}",
         std::time::SystemTime::now(),
