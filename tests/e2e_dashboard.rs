@@ -176,6 +176,17 @@ role = "admin"
 name = "vic"
 token = "env:GREENROOM_E2E_VIC"
 role = "viewer"
+
+[[suite]]
+name = "smoke"
+environments = ["staging"]
+run = "true"
+
+[[suite]]
+name = "old-ui"
+tier = "quarantine"
+environments = ["staging"]
+run = 'echo "<b>broken</b> & co"; exit 1'
 "#
     );
     let mut sb = Sandbox::with(
@@ -380,6 +391,7 @@ async fn dashboard_in_a_real_browser() {
     assert_eq!(env["manifest"], first["manifest"], "{env:#}");
     assert_eq!(env["paused"], true, "a rollback locks continuous deployment: {env:#}");
 
+    let (a, b) = (first["cycle"].as_i64().unwrap(), second["cycle"].as_i64().unwrap());
     // History, audit (escaped), diff and PR pages.
     c.goto(&format!("{}/cycles?environment=staging", base()))
         .await
@@ -391,7 +403,6 @@ async fn dashboard_in_a_real_browser() {
     assert!(src.contains("dashboard e2e: the new ogr is bad"), "{src}");
     assert!(src.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; co"), "{src}");
     shot(&c, "audit").await;
-    let (a, b) = (first["cycle"].as_i64().unwrap(), second["cycle"].as_i64().unwrap());
     c.goto(&format!("{}/diff?a={a}&b={b}", base())).await.expect("diff");
     let src = c.source().await.expect("source");
     assert!(
@@ -414,6 +425,28 @@ async fn dashboard_in_a_real_browser() {
         cookies.iter().all(|k| !k.value().contains(ALICE)),
         "the cookie is not the token"
     );
+    // A cycle's suites by tier: the passing blocking one and the failing
+    // quarantined one (apart), its output escaped.
+    let (code, raw) = request("GET", &format!("/cycles/{a}"), &[("Cookie", &alice_cookie)], "");
+    assert_eq!(code, 200, "{raw}");
+    assert!(raw.contains("<h2 id=\"suites\">Suites</h2>"), "{raw}");
+    assert!(raw.contains("<th scope=\"row\">smoke</th><td>blocking</td>"), "{raw}");
+    assert!(
+        raw.contains("<th scope=\"row\">old-ui</th><td>quarantine</td>"),
+        "{raw}"
+    );
+    assert!(
+        raw.find("<h3>Blocking</h3>") < raw.find("<h3>Quarantined</h3>"),
+        "{raw}"
+    );
+    assert!(raw.contains("&lt;b&gt;broken&lt;/b&gt; &amp; co"), "{raw}");
+    assert!(!raw.contains("<b>broken"), "{raw}");
+    assert!(raw.contains("Metric gates") && raw.contains("New errors"), "{raw}");
+    c.goto(&format!("{}/cycles/{a}", base())).await.expect("cycle page");
+    c.execute("document.getElementById('suites').scrollIntoView();", vec![])
+        .await
+        .expect("scroll");
+    shot(&c, "cycle-suites").await;
     let (code, raw) = request("GET", "/audit", &[("Cookie", &alice_cookie)], "");
     assert_eq!(code, 200);
     assert!(!raw.contains("<script>alert"), "{raw}");
@@ -508,6 +541,35 @@ async fn dashboard_in_a_real_browser() {
     assert_eq!(code, 403, "{e}");
     let (_, env) = api("GET", "/api/v1/environments/staging", ALICE, "");
     assert_eq!(env["paused"], true, "{env:#}");
+
+    // A resume through the UI: the API takes no reason, the dashboard
+    // keeps the one it asked for as a note in the audit trail.
+    sign_in(&c, ALICE).await;
+    c.goto(&format!("{}/confirm/resume?env=staging", base()))
+        .await
+        .expect("confirm resume");
+    c.find(Locator::Id("reason"))
+        .await
+        .expect("reason")
+        .send_keys("dashboard e2e: <i>back</i> to normal")
+        .await
+        .expect("type");
+    c.find(Locator::Id("confirm"))
+        .await
+        .expect("confirm")
+        .click()
+        .await
+        .expect("click");
+    let audit = wait_until("the resume and its reason in the audit trail", || {
+        let (_, audit) = api("GET", "/api/v1/audit?environment=staging", ALICE, "");
+        let rows = audit.as_array()?.clone();
+        rows.iter()
+            .any(|r| r["action"] == "note" && r["reason"] == "dashboard e2e: <i>back</i> to normal")
+            .then_some(rows)
+    });
+    assert!(audit.iter().any(|r| r["action"] == "resume"), "{audit:?}");
+    let (_, env) = api("GET", "/api/v1/environments/staging", ALICE, "");
+    assert_eq!(env["paused"], false, "{env:#}");
 
     c.close().await.expect("close the browser");
     // The sandbox's drop releases the leases and stops what runs.

@@ -320,6 +320,9 @@ pub async fn act(
             Some(id) => format!("cycle #{id}"),
             None => env.clone(),
         };
+        if matches!(action.as_str(), "resume" | "release" | "retry") {
+            note_reason(&s, &v, &action, &what, &env, reason, new_cycle.or(cycle)).await;
+        }
         let mut notice = format!("Done: {action} {what}.");
         if status == StatusCode::UNPROCESSABLE_ENTITY {
             notice = format!("The {action} cycle ran and failed; see below.");
@@ -338,4 +341,25 @@ pub async fn act(
         .map(str::to_string)
         .unwrap_or_else(|| format!("the API answered {status}"));
     Err(PageError(status, format!("The API refused: {msg}")))
+}
+
+/// The API's resume, release and retry take no reason (their bodies are its
+/// contract): the reason asked for here is kept as a `note` of its own in
+/// the audit trail, next to the action the API recorded. Never fails the
+/// action: a store error is logged.
+async fn note_reason(s: &Shared, v: &Viewer, action: &str, what: &str, env: &str, reason: &str, cycle: Option<i64>) {
+    let entry = greenroom_store::AuditRecord {
+        id: 0,
+        at: s.app.now(),
+        actor: v.user.name.clone(),
+        surface: "dashboard".into(),
+        action: "note".into(),
+        environment: env.to_string(),
+        detail: format!("reason for {action} {what}"),
+        reason: reason.to_string(),
+        cycle_id: cycle,
+    };
+    if let Err(e) = s.app.store.record_audit(&entry).await {
+        tracing::warn!(%env, %action, "cannot record the reason in the audit trail: {e}");
+    }
 }

@@ -17,12 +17,15 @@
 //!
 //! Module map: `html` (escaping, the page frame), `session` (sign-in,
 //! cookies, CSRF), `pages` (environments, cycle, history, audit, diff, PR),
-//! `actions` (confirmation and posting to the API), `events` (SSE).
+//! `results` (a cycle's suites, metric gates, new errors and culprit
+//! searches), `actions` (confirmation and posting to the API), `events`
+//! (SSE).
 
 mod actions;
 mod events;
 pub mod html;
 mod pages;
+mod results;
 mod session;
 
 use super::Shared;

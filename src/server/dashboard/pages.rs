@@ -657,6 +657,20 @@ pub async fn cycle(
         h.raw("</tbody></table>");
     }
 
+    // Every decision that names the cycle: the culprit search's (about this
+    // failed cycle) apart from those that led to it.
+    let (search, decisions): (Vec<_>, Vec<_>) = s
+        .app
+        .store
+        .decisions(Some(&c.environment), 500)
+        .await?
+        .into_iter()
+        .filter(|x| x.cycle_id == Some(id))
+        .partition(|x| x.kind == "search");
+    let search: Vec<&greenroom_store::DecisionRecord> = search.iter().collect();
+    let results = super::results::load(&s, &v, &c, &stages, &search, now).await?;
+    h.built(&results);
+
     h.raw("<h2 id=\"components\">Components</h2><table><thead><tr><th scope=\"col\">Component</th>")
         .raw("<th scope=\"col\">Action</th><th scope=\"col\">Commit</th><th scope=\"col\">From</th>")
         .raw(
@@ -706,14 +720,6 @@ pub async fn cycle(
     }
 
     h.raw("<h2 id=\"decisions\">Decisions that led to it</h2>");
-    let decisions: Vec<_> = s
-        .app
-        .store
-        .decisions(Some(&c.environment), 500)
-        .await?
-        .into_iter()
-        .filter(|x| x.cycle_id == Some(id))
-        .collect();
     let audit: Vec<_> = s
         .app
         .store
@@ -897,7 +903,7 @@ pub async fn audit(
         env,
     );
     let actions: Vec<String> = [
-        "deploy", "rollback", "pause", "resume", "lease", "release", "cancel", "override", "approve",
+        "deploy", "rollback", "pause", "resume", "lease", "release", "cancel", "override", "approve", "note",
     ]
     .iter()
     .map(|x| x.to_string())
