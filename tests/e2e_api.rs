@@ -316,6 +316,18 @@ role = "viewer"
     // A rollback through the API: the viewer may not; bob rolls back to what
     // ran before his deploy, which pauses staging. The audit trail shows it
     // all, through the API, as bob.
+    // Something to roll back from: the base, deployed after bob's PR (the
+    // server's own first cycle may or may not have run yet).
+    wait_until("bob's base deploy", || {
+        let (code, text) = request(
+            port,
+            "POST",
+            "/api/v1/environments/staging/deploy",
+            Some(BOB),
+            Some("{}"),
+        );
+        (code != 409).then(|| assert_eq!(code, 200, "{text}"))
+    });
     c.post("/api/v1/environments/staging/rollback", VIC, "{}", 403);
     c.post("/api/v1/environments/staging/rollback", BOB, r#"{"to": 12}"#, 400);
     let rolled = wait_until("bob's rollback to get staging", || {
@@ -334,7 +346,7 @@ role = "viewer"
     });
     assert_eq!(rolled.0, 200, "{}", rolled.1);
     let rolled: Value = serde_json::from_str(&rolled.1).expect("JSON report");
-    assert_ne!(rolled["manifest"], manifest.as_str(), "{rolled}");
+    assert_eq!(rolled["manifest"], manifest.as_str(), "back to bob's PR: {rolled}");
     let staging = c.get("/api/v1/environments/staging", Some(VIC), 200);
     assert_eq!(staging["paused"], true, "{staging}");
     let audit = c.get("/api/v1/audit?environment=staging", Some(VIC), 200);
