@@ -196,8 +196,44 @@ async fn run_once(
     }
 }
 
+/// The lock that keeps searches one at a time, per state directory.
+fn search_lock(app: &App) -> Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: std::sync::Mutex<std::collections::BTreeMap<std::path::PathBuf, Arc<tokio::sync::Mutex<()>>>> =
+        std::sync::Mutex::new(std::collections::BTreeMap::new());
+    let mut locks = LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+    locks
+        .entry(app.paths.root.clone())
+        .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
+        .clone()
+}
+
 /// Runs the search and acts on its verdict (see the module documentation).
 pub async fn run(app: Arc<App>, tx: UnboundedSender<Work>, job: Job) {
+    // One search at a time per state directory: two searches sharing the
+    // search pool's slots would deploy over each other's runs and read
+    // each other's results. A search that waited is dropped when a newer
+    // scheduled cycle of its environment ran meanwhile (that cycle's own
+    // failure, if any, is searched instead).
+    let lock = search_lock(&app);
+    let _one = lock.lock().await;
+    if let Ok(cycles) = app.store.cycles(Some(std::slice::from_ref(&job.env)), 20).await
+        && let Some(newer) = cycles
+            .iter()
+            .find(|c| c.id > job.cycle && engine::is_scheduled(&c.request) && c.result != "running")
+    {
+        record(
+            &app,
+            &job.env,
+            "search",
+            &format!(
+                "no culprit search for cycle {}: cycle {} ran since ({}), its result stands",
+                job.cycle, newer.id, newer.result
+            ),
+            Some(job.cycle),
+        )
+        .await;
+        return;
+    }
     let units: Vec<Unit> = job.staged.set.units.iter().map(Unit::from).collect();
     let instances: Vec<String> = match &app.config.pending.search_pool {
         Some(pool) => app
