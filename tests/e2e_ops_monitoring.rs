@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// The alerting rules of `ops/prometheus/greenroom.rules.yml`.
@@ -91,27 +91,6 @@ fn run_ok(program: &str, args: &[&str]) -> String {
     );
     assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
     text
-}
-
-/// A Prometheus killed and reaped on drop; its log is shown if the test fails.
-struct Prometheus {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(30).collect();
-            eprintln!(
-                "prometheus log (last lines):\n{}",
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
-        }
-    }
 }
 
 /// Percent-encodes a query parameter.

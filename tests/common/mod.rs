@@ -729,3 +729,26 @@ pub fn assert_valid_junit(path: &Path) {
         std::fs::read_to_string(path).unwrap_or_default()
     );
 }
+
+/// A Prometheus killed and reaped on drop; its log is shown if the test fails.
+pub struct Prometheus {
+    /// The process.
+    pub child: Child,
+    /// Its log.
+    pub log: PathBuf,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            eprintln!(
+                "prometheus log (last lines):\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+    }
+}
