@@ -2730,6 +2730,15 @@ async fn deploy_component(
                 .run
                 .clone()
                 .with_context(|| format!("component {name} has no `run` command"))?;
+            stop_leftover(&cx.driver, app, key, name).await?;
+            if port != 0
+                && let Err(e) = std::net::TcpListener::bind(("127.0.0.1", port))
+                && e.kind() == std::io::ErrorKind::AddrInUse
+            {
+                anyhow::bail!(
+                    "port {port} of {shown} is taken by a process greenroom did not record (a leftover from outside, or another program): stop it, or move `port_base`"
+                );
+            }
             let h = cx
                 .driver
                 .start(&StartSpec {
@@ -2740,6 +2749,7 @@ async fn deploy_component(
                     env: env_vars.clone(),
                     secret_values: cx.vars.secrets.clone(),
                     log_path: log.clone(),
+                    pid_file: Some(pid_file(app, key, name)),
                 })
                 .await
                 .with_context(|| format!("cannot start {name}"))?;
@@ -2857,6 +2867,32 @@ async fn deploy_component(
 }
 
 /// Stops what runs for one component and records it as stopped.
+/// Where the process driver's supervisor of `component` at `key` (an
+/// instance or a fleet target) writes its identity as it starts
+/// (`StartSpec::pid_file`): next to the run directory, which is cleaned on
+/// every deploy. Component names have no `.`, so it cannot be another
+/// component's directory.
+fn pid_file(app: &App, key: &str, component: &str) -> PathBuf {
+    app.paths.root.join("run").join(key).join(format!("{component}.pid"))
+}
+
+/// Stops a component left running by a greenroom that was killed after
+/// starting it and before recording it (found through its pid file):
+/// otherwise it keeps the port, and its successor's health check and tests
+/// would talk to the old code.
+async fn stop_leftover(driver: &ProcessDriver, app: &App, key: &str, component: &str) -> anyhow::Result<()> {
+    if let Some(pid) = driver
+        .stop_leftover(&pid_file(app, key, component), STOP_GRACE)
+        .await
+        .with_context(|| format!("cannot stop what an interrupted run left of {component} on {key}"))?
+    {
+        tracing::warn!(
+            "stopped {component} on {key} (pid {pid}), left running by an interrupted greenroom that never recorded it"
+        );
+    }
+    Ok(())
+}
+
 async fn stop_deployed(
     app: &App,
     env: &Environment,
@@ -3166,6 +3202,7 @@ pub async fn restart_component(app: &App, inst: &Instance, d: &Deployed) -> anyh
     if let Some(h) = handle_of(d) {
         let _ = driver.stop(&h, STOP_GRACE).await;
     }
+    stop_leftover(&driver, app, &d.environment, &d.component).await?;
     let h = driver
         .start(&StartSpec {
             environment: inst.name.clone(),
@@ -3175,6 +3212,7 @@ pub async fn restart_component(app: &App, inst: &Instance, d: &Deployed) -> anyh
             env: env_vars.clone(),
             secret_values: vars.secrets.clone(),
             log_path: log.clone(),
+            pid_file: Some(pid_file(app, &d.environment, &d.component)),
         })
         .await
         .with_context(|| format!("cannot restart {}", d.component))?;

@@ -426,6 +426,7 @@ async fn start_server(app: &App, dir: &Path, exe: &Path, cfg: &Path) -> anyhow::
             env: vec![],
             secret_values: vec![],
             log_path: dir.join("serve.log"),
+            pid_file: None,
         })
         .await
         .context("cannot start greenroom serve")?;

@@ -710,3 +710,71 @@ run = "true"
     }
     sb.ok(&["stop", "--env", "solo"]);
 }
+
+/// A greenroom killed after starting a component and before recording it
+/// leaves the process running on the component's port, known only by the
+/// supervisor's pid file. The next deploy stops that leftover first, so the
+/// new component (not the old code) answers. A port held by a process
+/// greenroom knows nothing of fails the deploy with the port named.
+#[test]
+fn a_leftover_of_an_interrupted_start_is_stopped_and_a_foreign_port_holder_is_named() {
+    let sb = Sandbox::new(73);
+    let base = sb.json(&["--as", "alice", "deploy", "--env", "staging"]);
+    assert_eq!(base["result"], "succeeded", "{base:#}");
+    let st = sb.status("staging");
+    let ogr = Sandbox::component(&st, "ogr");
+    let port = ogr["port"].as_u64().expect("port") as u16;
+    let pid_file = sb.state.join("run/staging/ogr.pid");
+    assert!(pid_file.is_file(), "the supervisor wrote {}", pid_file.display());
+    sb.ok(&["--as", "alice", "stop", "--env", "staging"]);
+    assert!(!listening(port));
+
+    // What an interrupted start leaves: a supervised process on ogr's port,
+    // named by the pid file, recorded nowhere.
+    let log = sb.root.join("out/orphan.log");
+    let started = std::process::Command::new(env!("CARGO_BIN_EXE_greenroom"))
+        .args(["__supervise", "--detach", "--log"])
+        .arg(&log)
+        .arg("--pidfile")
+        .arg(&pid_file)
+        .arg("--")
+        .arg(format!("exec python3 -m http.server {port} --bind 127.0.0.1"))
+        .output()
+        .expect("start the orphan");
+    assert!(started.status.success(), "{started:?}");
+    let orphan: Value = serde_json::from_slice(&started.stdout).expect("the supervisor's report");
+    let orphan_pid = orphan["pid"].as_i64().expect("pid") as i32;
+    common::wait_until("the orphan listens", || listening(port).then_some(()));
+
+    let again = sb.json(&["--as", "alice", "deploy", "--env", "staging"]);
+    assert_eq!(again["result"], "succeeded", "{again:#}");
+    assert!(!common::alive(orphan_pid), "the leftover was stopped");
+    let st = sb.assert_serving("staging");
+    let ogr = Sandbox::component(&st, "ogr");
+    assert_eq!(ogr["port"].as_u64(), Some(u64::from(port)));
+    let served = get_json(ogr["url"].as_str().expect("url"));
+    assert_eq!(
+        served["commit"],
+        sb.rev("ogr", "main"),
+        "ogr itself answers, not the leftover"
+    );
+
+    // A process greenroom never started, on the same port.
+    sb.ok(&["--as", "alice", "stop", "--env", "staging"]);
+    let mut foreign = std::process::Command::new("python3")
+        .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3");
+    common::wait_until("the foreign server listens", || listening(port).then_some(()));
+    let refused = sb.run(&["--as", "alice", "deploy", "--env", "staging"]);
+    let _ = foreign.kill();
+    let _ = foreign.wait();
+    assert_ne!(refused.code, 0, "{}", refused.all());
+    let text = refused.all();
+    assert!(
+        text.contains(&format!("port {port} of ogr")) && text.contains("did not record"),
+        "{text}"
+    );
+}

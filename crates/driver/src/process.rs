@@ -50,6 +50,11 @@ pub struct StartSpec {
     pub secret_values: Vec<String>,
     /// Log file (appended to; parent directories are created).
     pub log_path: PathBuf,
+    /// Where the supervisor's identity is written as soon as it runs, before
+    /// `start` returns: a caller killed in between (nothing recorded) still
+    /// finds and stops it with [`ProcessDriver::stop_leftover`]. A stable
+    /// path per place and component (not per run) is what makes that work.
+    pub pid_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for StartSpec {
@@ -62,6 +67,7 @@ impl std::fmt::Debug for StartSpec {
             .field("env", &self.env.iter().map(|(k, _)| k).collect::<Vec<_>>())
             .field("secret_values", &self.secret_values.len())
             .field("log_path", &self.log_path)
+            .field("pid_file", &self.pid_file)
             .finish()
     }
 }
@@ -212,6 +218,16 @@ impl ProcessDriver {
             .arg(&status_path)
             .arg("--cwd")
             .arg(&cwd);
+        if let Some(p) = &spec.pid_file {
+            let p = absolute(p, "pid file")?;
+            if let Some(dir) = p.parent() {
+                std::fs::create_dir_all(dir).map_err(|source| DriverError::Io {
+                    context: format!("cannot create {} for the pid file of {who}", dir.display()),
+                    source,
+                })?;
+            }
+            cmd.arg("--pidfile").arg(p);
+        }
         for arg in &self.supervisor {
             cmd.arg("--reexec").arg(arg);
         }
@@ -278,6 +294,60 @@ impl ProcessDriver {
             log_path,
             status_path,
         })
+    }
+
+    /// Stops what a [`StartSpec::pid_file`] names, if it still runs, and
+    /// removes the file. For a caller that was killed after starting a
+    /// component but before recording it: the orphan would otherwise keep
+    /// the component's port and answer for its successor. Returns the pid
+    /// stopped, if any. A missing or unreadable file means nothing to stop
+    /// (an unreadable one is removed, with a warning).
+    pub async fn stop_leftover(&self, pid_file: &Path, grace: Duration) -> Result<Option<i32>, DriverError> {
+        let text = match std::fs::read_to_string(pid_file) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(DriverError::Io {
+                    context: format!("cannot read the pid file {}", pid_file.display()),
+                    source,
+                });
+            }
+        };
+        let stopped = match serde_json::from_str::<DetachReport>(text.trim()) {
+            Ok(r) => {
+                let handle = ProcessHandle {
+                    pid: r.pid,
+                    start_time: r.start_time,
+                    log_path: PathBuf::new(),
+                    status_path: PathBuf::new(),
+                };
+                let alive = r.pid > 1
+                    && (crate::procfs::pid_alive(r.pid, r.start_time)
+                        || (matches!(identity(&handle), Identity::Gone) && !live_group_members(r.pid).is_empty()));
+                if alive {
+                    // `stop` re-checks the identity: a reused pid is left alone.
+                    self.stop(&handle, grace).await?;
+                    Some(r.pid)
+                } else {
+                    None
+                }
+            }
+            Err(e) => {
+                tracing::warn!("ignoring the unreadable pid file {}: {e}", pid_file.display());
+                None
+            }
+        };
+        match std::fs::remove_file(pid_file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(DriverError::Io {
+                    context: format!("cannot remove the pid file {}", pid_file.display()),
+                    source,
+                });
+            }
+        }
+        Ok(stopped)
     }
 
     /// Stops the component and everything in its process group: SIGTERM, up

@@ -13,6 +13,9 @@
 //!   (`{"code":N}` or `{"signal":N}`) and exits.
 //!
 //! Options: `--log PATH` (required), `--status PATH` (default `<log>.status`),
+//! `--pidfile PATH` (`--detach` only: the foreground supervisor's
+//! `{"pid":N,"start_time":T}`, written atomically before it is printed, so
+//! a caller killed before reading the report can still find and stop it),
 //! `--cwd PATH` (default: inherited), `--reexec ARG` (repeatable: program and
 //! leading arguments to start the foreground supervisor; default: this
 //! executable and the arguments that preceded ours), then `--` and the command.
@@ -78,6 +81,7 @@ struct Options {
     mode: Mode,
     log: PathBuf,
     status: Option<PathBuf>,
+    pidfile: Option<PathBuf>,
     cwd: Option<PathBuf>,
     reexec: Vec<OsString>,
     command: OsString,
@@ -103,6 +107,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
     let mut mode = None;
     let mut log = None;
     let mut status = None;
+    let mut pidfile = None;
     let mut cwd = None;
     let mut reexec = Vec::new();
     let mut command = None;
@@ -114,6 +119,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
             Some("--foreground") => mode = Some(Mode::Foreground),
             Some("--log") => log = Some(PathBuf::from(value("--log")?)),
             Some("--status") => status = Some(PathBuf::from(value("--status")?)),
+            Some("--pidfile") => pidfile = Some(PathBuf::from(value("--pidfile")?)),
             Some("--cwd") => cwd = Some(PathBuf::from(value("--cwd")?)),
             Some("--reexec") => reexec.push(value("--reexec")?),
             Some("--") => {
@@ -130,6 +136,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
         mode: mode.ok_or("missing --detach or --foreground")?,
         log: log.ok_or("missing --log PATH")?,
         status,
+        pidfile,
         cwd,
         reexec,
         command: command.ok_or("missing -- COMMAND")?,
@@ -271,6 +278,12 @@ fn detach(options: &Options, own_args: &[OsString]) -> i32 {
             return 1;
         }
     };
+    if let Some(path) = &options.pidfile
+        && let Err(err) = write_atomic(path, line.as_bytes())
+    {
+        // Reported, not fatal: the caller still gets the identity below.
+        eprintln!("greenroom supervisor: cannot write pid file {}: {err}", path.display());
+    }
     let mut stdout = std::io::stdout().lock();
     if let Err(err) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
         eprintln!("greenroom supervisor: cannot report pid {pid}: {err}");
@@ -295,16 +308,18 @@ fn secrets_from_env() -> (Vec<String>, Vec<String>) {
     (values, names)
 }
 
+/// Writes then renames: readers never see a half-written file.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_os_string();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
 fn write_status(path: &Path, status: &StatusFile) {
     let result = serde_json::to_vec(status)
         .map_err(std::io::Error::other)
-        .and_then(|json| {
-            // Write then rename: readers never see a half-written file.
-            let mut tmp = path.as_os_str().to_os_string();
-            tmp.push(".tmp");
-            std::fs::write(&tmp, json)?;
-            std::fs::rename(&tmp, path)
-        });
+        .and_then(|json| write_atomic(path, &json));
     if let Err(err) = result {
         eprintln!(
             "greenroom supervisor: cannot write status file {}: {err}",
@@ -411,6 +426,9 @@ mod tests {
         assert_eq!(o.status_path(), PathBuf::from("/l.status"));
         assert_eq!(o.reexec, os(&["/bin/x", "sub"]));
         assert_eq!(o.command, OsString::from("echo hi"));
+        assert_eq!(o.pidfile, None);
+        let o = parse_args(os(&["--detach", "--log", "/l", "--pidfile", "/p", "--", "x"])).unwrap();
+        assert_eq!(o.pidfile, Some(PathBuf::from("/p")));
     }
 
     #[test]

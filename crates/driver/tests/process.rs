@@ -255,3 +255,70 @@ async fn instant_commands_start_reliably() {
         );
     }
 }
+
+/// A caller killed after starting a component but before recording it: the
+/// pid file names the orphan, `stop_leftover` stops its whole group once
+/// and frees its port; a second call finds nothing.
+#[tokio::test]
+async fn leftover_from_an_unrecorded_start_is_found_and_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let port_s = port.to_string();
+    let drv = driver();
+    let mut spec = spec(
+        dir.path(),
+        "python3 -m http.server \"$PORT\" --bind 127.0.0.1",
+        &[("PORT", &port_s)],
+    );
+    let pid_file = dir.path().join("run/web.pid");
+    spec.pid_file = Some(pid_file.clone());
+    let handle = drv.start(&spec).await.unwrap();
+    let _guard = Guard(handle.clone());
+    // The pid file names the same supervisor as the handle (written before it was reported).
+    let recorded: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&pid_file).unwrap()).unwrap();
+    assert_eq!(recorded["pid"], handle.pid);
+    assert_eq!(recorded["start_time"], handle.start_time);
+    let h = handle.clone();
+    wait_healthy(
+        &HealthCheck::Http {
+            url: format!("http://127.0.0.1:{port}/"),
+        },
+        Duration::from_secs(10),
+        &move || pid_alive(h.pid, h.start_time),
+    )
+    .await
+    .unwrap();
+
+    // The handle is "lost": only the pid file is left to find it by.
+    let stopped = drv.stop_leftover(&pid_file, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(stopped, Some(handle.pid));
+    assert!(!pid_alive(handle.pid, handle.start_time));
+    assert!(live_group_members(handle.pid).is_empty());
+    assert!(!pid_file.exists());
+    assert!(
+        std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+        "the orphan's port is free again"
+    );
+    assert_eq!(
+        drv.stop_leftover(&pid_file, Duration::from_secs(5)).await.unwrap(),
+        None
+    );
+
+    // A stale file (its process long gone) or garbage stops nothing and is removed.
+    std::fs::write(
+        &pid_file,
+        format!("{{\"pid\":{},\"start_time\":1}}", std::process::id()),
+    )
+    .unwrap();
+    assert_eq!(
+        drv.stop_leftover(&pid_file, Duration::from_secs(5)).await.unwrap(),
+        None
+    );
+    assert!(!pid_file.exists());
+    std::fs::write(&pid_file, "not json").unwrap();
+    assert_eq!(
+        drv.stop_leftover(&pid_file, Duration::from_secs(5)).await.unwrap(),
+        None
+    );
+    assert!(!pid_file.exists());
+}

@@ -23,6 +23,7 @@ pub fn spec(dir: &Path, command: &str, env: &[(&str, &str)]) -> StartSpec {
         env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         secret_values: Vec::new(),
         log_path: dir.join("logs/web.log"),
+        pid_file: None,
     }
 }
 
