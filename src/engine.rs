@@ -424,7 +424,10 @@ pub async fn endpoints(
 
 /// Like [`endpoints`], for the place recorded under `key` (a fleet's
 /// target, `core::fleet::target_key`): process-driver targets each have
-/// their own ports; command-driver targets share the instance's.
+/// their own ports; command-driver targets share the instance's. A
+/// component that does not run on the target (a profile's `instances`
+/// count, `Fleet::runs_on`) gets no port there: its endpoint is the
+/// blessed target's copy (the instance's), which dependents reach.
 async fn endpoints_at(
     app: &App,
     env: &Environment,
@@ -436,9 +439,14 @@ async fn endpoints_at(
     } else {
         inst.name.as_str()
     };
+    let target = greenroom_core::fleet::split_key(key).1;
     let mut out = BTreeMap::new();
     let mut used = app.store.ports_in_use().await?;
     for name in &env.components {
+        let key = match (&env.fleet, target) {
+            (Some(fleet), Some(t)) if !fleet.runs_on(name, t) => inst.name.as_str(),
+            _ => key,
+        };
         let port = match app.store.port(key, name).await? {
             Some(p) => p,
             None => {
@@ -1667,9 +1675,10 @@ struct TargetRun {
     ms: u64,
 }
 
-/// Deploys the rolled components on one target in order, leaving those it
-/// already runs (a retried rollout continues where it halted); stops at
-/// the target's first failure.
+/// Deploys the rolled components on one target in order (those that run
+/// on it), leaving those it already runs (a retried rollout continues
+/// where it halted); stops at the target's first failure. Components that
+/// no longer run on it (`Fleet::runs_on`) are stopped first.
 async fn deploy_target(
     cx: &Cycle<'_>,
     key: &str,
@@ -1684,6 +1693,32 @@ async fn deploy_target(
         ms: 0,
     };
     let mut failed = false;
+    // What no longer runs here (a profile's `instances` count went down)
+    // stops first, so no copy outside the counts keeps serving.
+    if let (Some(fleet), Some(t)) = (&cx.env.fleet, target_of(cx.env, key)) {
+        for d in running
+            .iter()
+            .filter(|d| d.state != "stopped" && !fleet.runs_on(&d.component, &t.name))
+        {
+            cx.reporter.note(&format!(
+                "{} no longer runs on {} (profile instances): stopping it",
+                d.component, t.name
+            ));
+            let mut user = Duration::ZERO;
+            let r = stop_deployed(cx.app, cx.env, &cx.driver, d, &mut user).await;
+            run.tally.user += user;
+            if let Err(e) = r {
+                run.tally
+                    .failed("deploy", Some(&d.component), failure::Observed::CouldNotRun);
+                run.outcomes.push((
+                    d.component.clone(),
+                    "failed",
+                    Some(format!("cannot stop it where it no longer runs: {e:#}")),
+                ));
+                failed = true;
+            }
+        }
+    }
     for rec in rolled {
         let name = rec.component.as_str();
         if failed {
@@ -1720,7 +1755,10 @@ async fn deploy_target(
 /// wave finish, then halts the rollout: later waves are never started and
 /// keep what they ran. Every component's report says, per target, what
 /// happened and what it runs now; each target's state is recorded under
-/// its key (`core::fleet::target_key`) as it changes.
+/// its key (`core::fleet::target_key`) as it changes. A target deploys,
+/// and reports, only the components that run on it (a profile's
+/// `instances`, `Fleet::runs_on`); the others it reaches on the blessed
+/// target (`endpoints_at`).
 async fn deploy_fleet(
     cx: &mut Cycle<'_>,
     fleet: &greenroom_core::fleet::Fleet,
@@ -1754,7 +1792,7 @@ async fn deploy_fleet(
             // Never started: these targets keep what they ran.
             for t in &wave.targets {
                 let was = app.store.deployed(&fleet.key(&cx.inst.name, t)).await?;
-                for rec in &rolled {
+                for rec in rolled.iter().filter(|r| fleet.runs_on(&r.component, t)) {
                     let d = was
                         .iter()
                         .find(|d| d.component == rec.component && d.state != "stopped");
@@ -1785,14 +1823,20 @@ async fn deploy_fleet(
             } else {
                 endpoints_at(app, cx.env, &cx.inst, &key).await?
             };
-            jobs.push((t.clone(), key, running, eps));
+            // Only what runs there (a profile's per-component `instances`).
+            let mine: Vec<&CycleComponent> = rolled
+                .iter()
+                .filter(|r| fleet.runs_on(&r.component, t))
+                .copied()
+                .collect();
+            jobs.push((t.clone(), key, running, eps, mine));
         }
         let stop = cx.stop_requested();
         let ran = {
             let shared: &Cycle<'_> = cx;
             let all = futures_util::future::join_all(
                 jobs.iter()
-                    .map(|(_, key, running, eps)| deploy_target(shared, key, &rolled, running, eps)),
+                    .map(|(_, key, running, eps, mine)| deploy_target(shared, key, mine, running, eps)),
             );
             tokio::select! {
                 r = all => Ok(r),
@@ -1803,8 +1847,8 @@ async fn deploy_fleet(
             Ok(runs) => runs,
             Err(why) => {
                 // Started (perhaps) but not seen healthy.
-                for (t, ..) in &jobs {
-                    for rec in &rolled {
+                for (t, _, _, _, mine) in &jobs {
+                    for rec in mine {
                         per.entry(rec.component.clone()).or_default().push(TargetReport {
                             target: t.clone(),
                             wave: label.clone(),
@@ -1823,7 +1867,7 @@ async fn deploy_fleet(
             }
         };
         let mut errors = Vec::new();
-        for ((t, _, running, _), run) in jobs.iter().zip(runs) {
+        for ((t, _, running, _, _), run) in jobs.iter().zip(runs) {
             let wait_ms = ms(run.tally.health + run.tally.stop + run.tally.user);
             let target_ms = run.ms;
             cx.absorb(run.tally);

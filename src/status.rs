@@ -46,7 +46,8 @@ pub struct ComponentStatus {
     pub since: Option<String>,
     /// On a fleet (`targets`/`instances`): what each target runs, in
     /// rollout order (the blessed target first; it is also the component's
-    /// own line above).
+    /// own line above). Only the targets it runs on (a profile's
+    /// `instances = { COMPONENT = N }`: the first N).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<TargetStatus>,
 }
@@ -89,6 +90,11 @@ async fn fleet_status(
         for t in &wave.targets {
             let rows = app.store.deployed(&fleet.key(&inst.name, t)).await?;
             let d = rows.iter().find(|d| d.component == component);
+            // A target the component does not run on (a profile's
+            // `instances` count) is left out, unless a copy still runs there.
+            if !fleet.runs_on(component, t) && d.is_none_or(|d| d.state == "stopped") {
+                continue;
+            }
             out.push(TargetStatus {
                 target: t.clone(),
                 wave: wave.label(),

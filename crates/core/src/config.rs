@@ -612,6 +612,8 @@ pub struct Environment {
     pub promote_after: Duration,
     /// Several targets (`targets`, `instances`; `config/fleet.rs`): deploys
     /// roll out blessed, canaries, batches. `None`: one place, as always.
+    /// A profile's `instances = { api = 3 }` sets `Fleet::counts` (and on
+    /// the process driver, without a fleet, derives one).
     pub fleet: Option<crate::fleet::Fleet>,
 }
 
@@ -2414,7 +2416,7 @@ fn validate_environment(
         Some(p) => profile::validate(cx, &name, p, slots.is_some(), &members),
         None => None,
     };
-    let fleet = fleet::validate(cx, &name, driver, re);
+    let fleet = fleet::validate(cx, &name, driver, re, &members);
     if cx.errors.len() > before {
         return None;
     }

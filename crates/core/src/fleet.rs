@@ -13,8 +13,15 @@
 //! environment instance ([`target_key`]): the blessed target *is* the
 //! instance (`staging`), the others are `staging#web-2`. Instance names
 //! never contain `#`, so the keys cannot collide with a real instance.
+//!
+//! Per-component counts (issue #5 point 3; a profile's `instances = { api
+//! = 3, db = 1 }`): a listed component runs on the first `count` targets in
+//! rollout order ([`Fleet::order`]: the blessed target, the canaries, the
+//! rest), so the blessed target runs every component; a component not
+//! listed runs on every target ([`Fleet::runs_on`]).
 
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// One target of a fleet.
@@ -70,6 +77,11 @@ pub struct Fleet {
     pub canary: Vec<String>,
     /// Size of the batches after the canaries.
     pub batch: Batch,
+    /// Component -> on how many targets it runs (1..=the number of
+    /// targets; a profile's `instances` table): the first that many in
+    /// rollout order ([`Fleet::order`]). A component not listed runs on
+    /// every target.
+    pub counts: BTreeMap<String, usize>,
 }
 
 /// Which part of the rollout a wave is.
@@ -126,6 +138,28 @@ impl Fleet {
     /// documentation).
     pub fn key(&self, instance: &str, target: &str) -> String {
         target_key(instance, target, target == self.blessed)
+    }
+
+    /// Every target name in rollout order: the blessed target, then the
+    /// canaries, then the rest (the waves of [`plan`], flattened).
+    pub fn order(&self) -> Vec<String> {
+        plan(self).into_iter().flat_map(|w| w.targets).collect()
+    }
+
+    /// Whether `component` runs on `target`: always when the component has
+    /// no count; otherwise when the target is among the first `count` in
+    /// rollout order (so the blessed target runs every component).
+    pub fn runs_on(&self, component: &str, target: &str) -> bool {
+        match self.counts.get(component) {
+            None => true,
+            Some(n) => self.order().iter().take(*n).any(|t| t == target),
+        }
+    }
+
+    /// The targets `component` runs on, in rollout order.
+    pub fn targets_of(&self, component: &str) -> Vec<String> {
+        let n = self.counts.get(component).copied().unwrap_or(usize::MAX);
+        self.order().into_iter().take(n).collect()
     }
 
     /// The wave a target is in, by label.
@@ -207,6 +241,7 @@ mod tests {
             canary: canary.iter().map(|i| targets[*i].name.clone()).collect(),
             targets,
             batch,
+            counts: BTreeMap::new(),
         }
     }
 
@@ -258,6 +293,29 @@ mod tests {
         assert_eq!(f.wave_of("nope"), None);
     }
 
+    #[test]
+    fn counted_components_run_on_the_first_targets_of_the_rollout() {
+        let mut f = fleet(4, 0, &[], Batch::Count(1));
+        f.counts = BTreeMap::from([("api".to_string(), 3), ("db".to_string(), 1)]);
+        let on = |c: &str| -> Vec<&str> {
+            ["t1", "t2", "t3", "t4"]
+                .into_iter()
+                .filter(|t| f.runs_on(c, t))
+                .collect()
+        };
+        assert_eq!(on("api"), ["t1", "t2", "t3"]);
+        assert_eq!(on("db"), ["t1"]);
+        assert_eq!(on("web"), ["t1", "t2", "t3", "t4"], "not listed: everywhere");
+        assert_eq!(f.targets_of("db"), ["t1"]);
+        assert_eq!(f.targets_of("web").len(), 4);
+        // Rollout order: the blessed target (t3) and the canary (t4) first.
+        let mut g = fleet(4, 2, &[3], Batch::Count(1));
+        g.counts = BTreeMap::from([("api".to_string(), 2), ("db".to_string(), 1)]);
+        assert_eq!(g.order(), ["t3", "t4", "t1", "t2"]);
+        assert_eq!(g.targets_of("api"), ["t3", "t4"]);
+        assert!(g.runs_on("db", "t3") && !g.runs_on("db", "t1"));
+    }
+
     fn arb_fleet() -> impl Strategy<Value = Fleet> {
         (
             1u32..60,
@@ -285,11 +343,37 @@ mod tests {
                     blessed,
                     canary,
                     batch,
+                    counts: BTreeMap::new(),
                 }
             })
     }
 
+    /// A fleet with a count for `api` and `db` (1..=its size).
+    fn arb_counted() -> impl Strategy<Value = Fleet> {
+        (arb_fleet(), any::<prop::sample::Index>(), any::<prop::sample::Index>()).prop_map(|(mut f, a, d)| {
+            let n = f.targets.len();
+            f.counts = BTreeMap::from([("api".to_string(), a.index(n) + 1), ("db".to_string(), d.index(n) + 1)]);
+            f
+        })
+    }
+
     proptest! {
+        #[test]
+        fn a_counted_component_runs_on_exactly_count_targets_blessed_first(f in arb_counted()) {
+            let order = f.order();
+            prop_assert_eq!(order.len(), f.targets.len());
+            prop_assert_eq!(&order[0], &f.blessed);
+            for (c, n) in &f.counts {
+                let on: Vec<&String> = order.iter().filter(|t| f.runs_on(c, t)).collect();
+                prop_assert_eq!(on.len(), *n);
+                prop_assert!(f.runs_on(c, &f.blessed), "the blessed target runs {}", c);
+                // The first `n` in rollout order, and `targets_of` says the same.
+                prop_assert!(on.iter().zip(&order).all(|(a, b)| *a == b));
+                prop_assert_eq!(f.targets_of(c), order[..*n].to_vec());
+            }
+            prop_assert!(f.targets.iter().all(|t| f.runs_on("unlisted", &t.name)));
+        }
+
         #[test]
         fn every_target_exactly_once_blessed_first_canaries_before_batches(f in arb_fleet()) {
             let waves = plan(&f);

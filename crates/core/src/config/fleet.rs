@@ -5,10 +5,18 @@
 //! target), `canary` (target names), `batch` (a count, or `"25%"` of the
 //! fleet). Without `targets` and `instances` an environment is one place,
 //! as before, and the other keys are refused.
-
+//!
+//! A profile's per-component counts (`[environment.profile] instances =
+//! { api = 3, db = 1 }`, issue #5 point 3) are validated here too, since
+//! they land on the fleet (`Fleet::counts`): each key a component of the
+//! environment, each count 1..=[`MAX_TARGETS`] and at most the fleet's
+//! number of targets; components not listed run on every target. Without
+//! `targets`/`instances`, the process driver derives the fleet: `instances
+//! = ` the largest count (blessed `t1`, no canaries, batches of 1).
 use super::{Ctx, DriverKind, RawEnvironment};
 use crate::fleet::{Batch, Fleet, Target};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 /// A target as written: a name (which is also its address) or a table.
 #[derive(Deserialize)]
@@ -36,11 +44,22 @@ fn valid_target_name(s: &str) -> bool {
         && s.len() <= 253
 }
 
-/// Validates the fleet keys of an environment; `None` when it has no fleet
-/// or when there were errors (they are in `cx`).
-pub(super) fn validate(cx: &mut Ctx<'_>, env: &str, driver: DriverKind, re: &RawEnvironment) -> Option<Fleet> {
+/// Validates the fleet keys of an environment, and its profile's
+/// `instances` counts (`members`: the environment's components); `None`
+/// when it has no fleet or when there were errors (they are in `cx`).
+pub(super) fn validate(
+    cx: &mut Ctx<'_>,
+    env: &str,
+    driver: DriverKind,
+    re: &RawEnvironment,
+    members: &[String],
+) -> Option<Fleet> {
     let before = cx.errors.len();
     let key = |k: &str| format!("environment[{env}].{k}");
+    let counts = match &re.profile {
+        Some(p) => valid_counts(cx, env, &p.get_ref().instances, members),
+        None => BTreeMap::new(),
+    };
     let targets: Vec<Target> = match (&re.targets, &re.instances) {
         (Some(t), Some(_)) => {
             cx.err(
@@ -50,7 +69,30 @@ pub(super) fn validate(cx: &mut Ctx<'_>, env: &str, driver: DriverKind, re: &Raw
             );
             return None;
         }
+        (None, None) if !counts.is_empty() && driver == DriverKind::Process => {
+            let stray = [
+                re.blessed.as_ref().map(|b| (b.span(), "blessed")),
+                re.canary.as_ref().map(|c| (c.span(), "canary")),
+                re.batch.as_ref().map(|b| (b.span(), "batch")),
+            ];
+            for (span, k) in stray.into_iter().flatten() {
+                cx.err(
+                    span,
+                    key(k),
+                    "the fleet derived from the profile's `instances` is blessed `t1`, no canaries, batches of 1: to choose, give the environment `instances = N`",
+                );
+            }
+            let most = counts.values().map(|(n, _)| *n).max().unwrap_or(1);
+            Fleet::instances(u32::try_from(most).unwrap_or(1))
+        }
         (None, None) => {
+            if let Some((_, span)) = counts.values().next() {
+                cx.err(
+                    span.clone(),
+                    key("profile.instances"),
+                    "per-component instances need a fleet: the command driver deploys to `targets = [...]`; give the environment its targets",
+                );
+            }
             let stray = [
                 re.blessed.as_ref().map(|b| (b.span(), "blessed")),
                 re.canary.as_ref().map(|c| (c.span(), "canary")),
@@ -196,12 +238,62 @@ pub(super) fn validate(cx: &mut Ctx<'_>, env: &str, driver: DriverKind, re: &Raw
             }
         }
     };
+    if !targets.is_empty() {
+        let fleet_keys = if re.targets.is_some() {
+            "`targets`"
+        } else {
+            "`instances`"
+        };
+        for (c, (n, span)) in &counts {
+            if *n > targets.len() {
+                cx.err(
+                    span.clone(),
+                    key("profile.instances"),
+                    format!(
+                        "`{c}` runs on {n} targets, but the fleet has {} ({fleet_keys})",
+                        targets.len()
+                    ),
+                );
+            }
+        }
+    }
     (cx.errors.len() == before && !targets.is_empty()).then_some(Fleet {
         targets,
         blessed,
         canary,
         batch,
+        counts: counts.into_iter().map(|(c, (n, _))| (c, n)).collect(),
     })
+}
+
+/// A profile's `instances` table, checked on its own: each key a component
+/// of the environment, each count 1..=[`MAX_TARGETS`]. The valid ones,
+/// with their spans (for the check against the fleet's size).
+fn valid_counts(
+    cx: &mut Ctx<'_>,
+    env: &str,
+    raw: &BTreeMap<String, toml::Spanned<i64>>,
+    members: &[String],
+) -> BTreeMap<String, (usize, std::ops::Range<usize>)> {
+    let key = format!("environment[{env}].profile.instances");
+    let mut out = BTreeMap::new();
+    for (c, n) in raw {
+        if !members.contains(c) {
+            cx.err(n.span(), key.clone(), format!("`{c}` is not a component of {env}"));
+            continue;
+        }
+        match usize::try_from(*n.get_ref()) {
+            Ok(v) if (1..=MAX_TARGETS).contains(&v) => {
+                out.insert(c.clone(), (v, n.span()));
+            }
+            _ => cx.err(
+                n.span(),
+                key.clone(),
+                format!("`{c}`: a count between 1 and {MAX_TARGETS}, not {}", n.get_ref()),
+            ),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -292,5 +384,84 @@ mod tests {
         let line = BASE.lines().count() + 2;
         assert!(e.contains(&format!("greenroom.toml:{line}:")), "{e}");
         assert!(e.contains("environment[staging].batch"), "{e}");
+    }
+
+    const TWO: &str = "[[component]]\nname = \"api\"\nrepo = \"r\"\nrun = \"x\"\ndeploy = \"d\"\nstop = \"s\"\n\n\
+                       [[component]]\nname = \"db\"\nrepo = \"r2\"\nrun = \"x\"\ndeploy = \"d\"\nstop = \"s\"\n\n\
+                       [[component]]\nname = \"web\"\nrepo = \"r3\"\nrun = \"x\"\ndeploy = \"d\"\nstop = \"s\"\n\n\
+                       [[environment]]\nname = \"1k\"\nslots = 2\n";
+
+    fn profile(env_keys: &str, instances: &str) -> Result<Config, String> {
+        let text = format!("{TWO}{env_keys}[environment.profile]\ninstances = {instances}\n");
+        parse(&text, Path::new("greenroom.toml"), Path::new("/")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn profile_instances_derive_a_process_fleet() {
+        let c = profile("", "{ api = 3, db = 1 }").expect("valid");
+        let f = c.environments[0].fleet.clone().expect("a derived fleet");
+        let names: Vec<&str> = f.targets.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["t1", "t2", "t3"], "instances = the largest count");
+        assert_eq!(
+            (f.blessed.as_str(), f.batch, f.canary.len()),
+            ("t1", Batch::Count(1), 0)
+        );
+        assert_eq!(f.counts.get("api"), Some(&3));
+        assert_eq!(f.targets_of("db"), ["t1"]);
+        assert_eq!(f.targets_of("web"), ["t1", "t2", "t3"], "not listed: every target");
+        // The same as writing `instances = 3` (plus the counts).
+        let written = profile("instances = 3\n", "{ api = 3, db = 1 }").expect("valid");
+        assert_eq!(written.environments[0].fleet, Some(f));
+        // No counts, no fleet.
+        let none = profile("", "{}").expect("valid");
+        assert_eq!(none.environments[0].fleet, None);
+    }
+
+    #[test]
+    fn profile_instances_within_an_explicit_fleet() {
+        let c = profile(
+            "driver = \"command\"\ntargets = [\"a\", \"b\", \"c\"]\nblessed = \"b\"\n",
+            "{ db = 1, api = 2 }",
+        )
+        .expect("valid");
+        let f = c.environments[0].fleet.clone().expect("a fleet");
+        assert_eq!(f.targets_of("db"), ["b"], "the blessed target runs every component");
+        assert_eq!(f.targets_of("api"), ["b", "a"]);
+        assert!(!f.runs_on("api", "c") && f.runs_on("web", "c"));
+    }
+
+    #[test]
+    fn profile_instances_mistakes_are_located() {
+        for (env_keys, instances, want) in [
+            ("", "{ nope = 1 }", "`nope` is not a component of 1k"),
+            ("", "{ api = 0 }", "`api`: a count between 1 and 1000, not 0"),
+            ("", "{ api = 1001 }", "not 1001"),
+            (
+                "instances = 2\n",
+                "{ api = 3 }",
+                "`api` runs on 3 targets, but the fleet has 2 (`instances`)",
+            ),
+            (
+                "driver = \"command\"\ntargets = [\"a\"]\n",
+                "{ api = 2 }",
+                "but the fleet has 1 (`targets`)",
+            ),
+            (
+                "driver = \"command\"\n",
+                "{ api = 2 }",
+                "per-component instances need a fleet",
+            ),
+            ("canary = [\"t2\"]\n", "{ api = 2 }", "derived from the profile"),
+        ] {
+            let e = profile(env_keys, instances).expect_err(instances);
+            assert!(e.contains(want), "{env_keys}{instances}\n-> {e}");
+            assert!(e.contains("greenroom.toml:"), "located: {e}");
+            if !want.contains("derived") {
+                assert!(e.contains("environment[1k].profile.instances"), "keyed: {e}");
+            }
+        }
+        let e = profile("instances = 2\n", "{ api = 3 }").expect_err("too many");
+        let line = TWO.lines().count() + 3;
+        assert!(e.contains(&format!("greenroom.toml:{line}:")), "{e}");
     }
 }

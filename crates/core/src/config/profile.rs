@@ -4,6 +4,13 @@
 //! the profile's component versions, torn down when its time ends; with
 //! `preview = true` a PR gets one of its own (`greenroom deploy --preview
 //! REPO#N`), torn down when the PR closes.
+//!
+//! `instances = { api = 3, db = 1 }` says how many copies of a component
+//! run (the reference architecture's shape): it is validated with the
+//! fleet (`config/fleet.rs`) and kept there (`Fleet::counts`), since the
+//! copies are the fleet's targets. Components not listed run on every
+//! target; without `instances = N`/`targets` on the environment the
+//! process driver gets `instances = ` the largest count.
 
 use super::Ctx;
 use serde::Deserialize;
@@ -14,7 +21,9 @@ use toml::Spanned;
 /// Default life of an ephemeral environment.
 pub const DEFAULT_PROFILE_TTL: Duration = Duration::from_secs(8 * 3600);
 
-/// A profile: what its environments run, and for how long.
+/// A profile: what its environments run, and for how long. Its
+/// per-component `instances` are on the environment's fleet
+/// (`Environment::fleet`, `Fleet::counts`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
     /// Component -> the ref it deploys (`COMPONENT=REF` grammar), overriding
@@ -34,6 +43,9 @@ pub(super) struct RawProfile {
     ttl: Option<Spanned<String>>,
     #[serde(default)]
     preview: bool,
+    /// Component -> how many targets run it (checked in `config/fleet.rs`).
+    #[serde(default)]
+    pub(super) instances: BTreeMap<String, Spanned<i64>>,
 }
 
 /// Validates a profile of environment `env` (a pool: `slots` must be set).
