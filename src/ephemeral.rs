@@ -258,6 +258,9 @@ pub async fn destroy(app: &App, name: &str, why: &str) -> anyhow::Result<Ephemer
     crate::leasing::release(app, &e.slot, true).await?;
     app.store.delete_ephemeral(&e.name).await?;
     crate::audit::record(app, "env-destroy", &e.slot, &format!("{} destroyed", e.name), why, None).await;
+    if let Some(pr) = &e.pr {
+        crate::feedback::preview_changed(app, pr).await;
+    }
     Ok(e)
 }
 
@@ -351,10 +354,11 @@ pub async fn preview(app: &App, pr: &str, reporter: &dyn Reporter) -> anyhow::Re
                 reporter,
             )
             .await?;
+            crate::feedback::preview_changed(app, pr).await;
             Ok((EphemeralRecord { expires_at: until, ..e }, report))
         }
         None => {
-            create(
+            let made = create(
                 app,
                 &CreateRequest {
                     name,
@@ -367,9 +371,44 @@ pub async fn preview(app: &App, pr: &str, reporter: &dyn Reporter) -> anyhow::Re
                 },
                 reporter,
             )
-            .await
+            .await?;
+            crate::feedback::preview_changed(app, pr).await;
+            Ok(made)
         }
     }
+}
+
+/// Whether a preview's recorded PR (`REPO#N`, REPO a forge id like
+/// `packit/ogr`, or its last part) is PR `number` of forge repository `repo`.
+pub fn pr_matches(recorded: &str, repo: &str, number: u64) -> bool {
+    recorded.rsplit_once('#').is_some_and(|(r, n)| {
+        n == number.to_string()
+            && (r.eq_ignore_ascii_case(repo)
+                || repo
+                    .to_ascii_lowercase()
+                    .ends_with(&format!("/{}", r.to_ascii_lowercase()))
+                || r.to_ascii_lowercase()
+                    .ends_with(&format!("/{}", repo.to_ascii_lowercase())))
+    })
+}
+
+/// A PR was pushed to: its previews are renewed and get the new head.
+/// Returns the names renewed.
+pub async fn refresh_previews(app: &App, repo: &str, number: u64) -> Vec<String> {
+    let mut done = Vec::new();
+    let Ok(all) = app.store.ephemerals().await else {
+        return done;
+    };
+    for e in all {
+        let Some(pr) = e.pr.as_deref().filter(|p| pr_matches(p, repo, number)) else {
+            continue;
+        };
+        match preview(app, pr, &Silent).await {
+            Ok((e, _)) => done.push(e.name),
+            Err(err) => tracing::warn!("cannot renew the preview {}: {err:#}", e.name),
+        }
+    }
+    done
 }
 
 /// A PR closed (or merged): its previews go.
@@ -379,14 +418,7 @@ pub async fn close_previews(app: &App, repo: &str, number: u64) -> Vec<String> {
         return done;
     };
     for e in all {
-        let matches = e.pr.as_deref().is_some_and(|p| {
-            p.rsplit_once('#').is_some_and(|(r, n)| {
-                n == number.to_string()
-                    && (r.eq_ignore_ascii_case(repo)
-                        || repo.ends_with(&format!("/{r}"))
-                        || r.ends_with(&format!("/{repo}")))
-            })
-        });
+        let matches = e.pr.as_deref().is_some_and(|p| pr_matches(p, repo, number));
         if matches {
             match destroy(app, &e.name, &format!("{repo}#{number} closed")).await {
                 Ok(_) => done.push(e.name),

@@ -212,9 +212,7 @@ pub async fn finished(
             }
         }
         let body = sticky_included(app, env, staged, &pr, kind, report, &summary);
-        if let Err(e) = forge.upsert_sticky(&repo.id, pr.number, &body).await {
-            tracing::warn!(%pr, "cannot write the sticky comment: {e}");
-        }
+        write_sticky(app, forge, &repo.id, pr.number, &body).await;
     }
     // Conflicts and exclusions are explained where the author looks.
     for lo in &staged.set.left_out {
@@ -233,9 +231,113 @@ pub async fn finished(
             continue;
         };
         let body = sticky_left_out(app, env, &lo.pr, &lo.reasons);
-        if let Err(e) = forge.upsert_sticky(&lo.pr.repo, lo.pr.number, &body).await {
-            tracing::warn!(pr = %lo.pr, "cannot write the sticky comment: {e}");
+        write_sticky(app, forge, &lo.pr.repo, lo.pr.number, &body).await;
+    }
+}
+
+/// Writes a PR's sticky comment: `staging` (what the last cycle said,
+/// kept in the store) followed by its preview environments, if any.
+async fn write_sticky(app: &App, forge: &Forge, repo: &str, number: u64, staging: &str) {
+    if let Err(e) = app.store.set_sticky(repo, number, staging, app.now()).await {
+        tracing::warn!("cannot record the sticky comment of {repo}#{number}: {e}");
+    }
+    let body = format!("{staging}{}", preview_section(app, repo, number).await);
+    if let Err(e) = forge.upsert_sticky(repo, number, &body).await {
+        tracing::warn!("cannot write the sticky comment of {repo}#{number}: {e}");
+    }
+}
+
+/// The sticky comment's part about a PR's preview environments (issue #5
+/// point 3): name, until when, where its components answer and its page
+/// on the dashboard. Empty when it has none.
+async fn preview_section(app: &App, repo: &str, number: u64) -> String {
+    let Ok(all) = app.store.ephemerals().await else {
+        return String::new();
+    };
+    let mine: Vec<_> = all
+        .into_iter()
+        .filter(|e| {
+            e.pr.as_deref()
+                .is_some_and(|p| crate::ephemeral::pr_matches(p, repo, number))
+        })
+        .collect();
+    if mine.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("\n#### Preview environment\n\n");
+    for e in mine {
+        let _ = write!(
+            s,
+            "- **{}** (profile `{}`, slot `{}`), until {}",
+            e.name,
+            e.profile,
+            e.slot,
+            greenroom_core::time::format(e.expires_at)
+        );
+        if let Some(base) = &app.config.server.public_url {
+            let _ = write!(s, ": [dashboard]({}/#env-{})", base.trim_end_matches('/'), e.slot);
         }
+        s.push('\n');
+        for d in app.store.deployed(&e.slot).await.unwrap_or_default() {
+            if d.state == "stopped" {
+                continue;
+            }
+            if let Some(u) = &d.url {
+                let _ = writeln!(s, "  - {}: {u}", d.component);
+            }
+        }
+    }
+    let bot = &app.config.pending.bot;
+    let _ = writeln!(
+        s,
+        "\nRenewed by `@{bot} deploy env=PROFILE` or a push; destroyed when this pull request closes or its time ends."
+    );
+    s
+}
+
+/// A PR's preview was made, renewed or destroyed: its sticky comment is
+/// rewritten (the last cycle's part as it was, the preview part as it is
+/// now). `pr` is `REPO#N` as the preview records it (a forge id or a
+/// component's name). Never fails: problems are logged.
+pub async fn preview_changed(app: &App, pr: &str) {
+    let Some((name, number)) = pr
+        .rsplit_once('#')
+        .and_then(|(r, n)| n.parse::<u64>().ok().map(|n| (r.to_string(), n)))
+    else {
+        return;
+    };
+    let mut repos: Vec<Repo> = Vec::new();
+    for env in &app.config.environments {
+        for r in crate::pending::repos(app, env) {
+            if !repos.iter().any(|x| x.id.eq_ignore_ascii_case(&r.id)) {
+                repos.push(r);
+            }
+        }
+    }
+    let Some(repo) = repos.into_iter().find(|r| {
+        crate::ephemeral::pr_matches(&format!("{name}#{number}"), &r.id, number) || r.components.contains(&name)
+    }) else {
+        tracing::debug!("no forge repository for the preview of {pr}: its sticky comment is left alone");
+        return;
+    };
+    let forge = match crate::pending::forge_for(app, &repo) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!("no forge client for {}: {e:#}", repo.id);
+            return;
+        }
+    };
+    let staging = match app.store.sticky(&repo.id, number).await {
+        Ok(Some(b)) => b,
+        Ok(None) => format!("### greenroom: {}#{number}\n\nNot staged yet.\n", repo.id),
+        Err(e) => {
+            tracing::warn!("cannot read the sticky comment of {}#{number}: {e}", repo.id);
+            return;
+        }
+    };
+    let body = format!("{staging}{}", preview_section(app, &repo.id, number).await);
+    if let Err(e) = forge.upsert_sticky(&repo.id, number, &body).await {
+        tracing::warn!("cannot write the sticky comment of {}#{number}: {e}", repo.id);
     }
 }
 

@@ -78,7 +78,14 @@ fn profiles_make_environments_and_previews_that_go_away() {
         .expect("config")
         .replace("@ROOT@", &sb.root.display().to_string())
         .replacen("name = \"staging\"\n", "name = \"staging\"\nfollows = \"manual\"\n", 1)
-        .replacen("name = \"solo\"\n", "name = \"solo\"\nfollows = \"manual\"\n", 1);
+        .replacen("name = \"solo\"\n", "name = \"solo\"\nfollows = \"manual\"\n", 1)
+        // ogr's changes live in its git repository: the `git` forge keeps
+        // what greenroom tells them (statuses, sticky comments) in files.
+        .replacen(
+            "name = \"ogr\"\n",
+            "name = \"ogr\"\nforge = \"git\"\npending_refs = \"refs/pull/*/head\"\n",
+            1,
+        );
     sb.write_config(&text);
     std::fs::write(sb.root.join("hook.secret"), SECRET).expect("secret");
 
@@ -126,6 +133,23 @@ fn profiles_make_environments_and_previews_that_go_away() {
         "{}",
         full.all()
     );
+    // The PR's sticky comment links its preview: name, time, the URLs.
+    let sticky = std::fs::read_dir(sb.state.join("forge-git"))
+        .expect("the git forge's directory")
+        .flatten()
+        .map(|e| e.path().join("comments/1.md"))
+        .find(|p| p.is_file())
+        .expect("a sticky comment for ogr#1");
+    let said = std::fs::read_to_string(&sticky).expect("the sticky comment of ogr#1");
+    assert!(
+        said.contains("Preview environment") && said.contains("**pr-ogr-1**"),
+        "{said}"
+    );
+    let url = Sandbox::component(&pst, "ogr")["url"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    assert!(said.contains(&format!("ogr: {url}")), "{said}");
     // Activity renews the preview.
     let again = sb.json(&["--as", "bob", "deploy", "--preview", "ogr#1"]);
     assert_eq!(again["environment"]["slot"], "1k-2");
@@ -136,6 +160,11 @@ fn profiles_make_environments_and_previews_that_go_away() {
     send(server_port(index), &closed_payload("greenroom-sandbox/ogr", 1));
     wait_until("the preview to go", || {
         (!listed(&sb).iter().any(|l| l.starts_with("pr-ogr-1"))).then_some(())
+    });
+    // ... and its sticky comment no longer links it.
+    wait_until("the sticky comment to drop the preview", || {
+        let said = std::fs::read_to_string(&sticky).expect("sticky");
+        (!said.contains("pr-ogr-1")).then_some(())
     });
     // Its time ends: torn down too.
     sb.ok(&[

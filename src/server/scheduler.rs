@@ -1134,6 +1134,15 @@ impl Scheduler {
                         }
                     });
                 }
+                // A push renews the PR's previews and deploys the new head there.
+                if action == "synchronize" {
+                    let (app, repo, number) = (self.app.clone(), repo.clone(), *number);
+                    tokio::spawn(async move {
+                        for name in crate::ephemeral::refresh_previews(&app, &repo, number).await {
+                            tracing::info!("preview {name} renewed: {repo}#{number} was pushed to");
+                        }
+                    });
+                }
                 // Only environments that stage pending PRs care, and only for
                 // what changes the pending set.
                 if !PENDING_ACTIONS.contains(&action.as_str()) {

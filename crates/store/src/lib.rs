@@ -2397,5 +2397,37 @@ impl Store {
     }
 }
 
+/// The staging part of PRs' sticky comments (issue #5 point 3).
+impl Store {
+    /// Records the staging part of a PR's sticky comment as last written.
+    pub async fn set_sticky(&self, repo: &str, number: u64, body: &str, now: Millis) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO pr_stickies (repo, number, body, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (repo, number) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+        )
+        .bind(repo.to_ascii_lowercase())
+        .bind(to_i64(number))
+        .bind(body)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(q("write sticky comment"))?;
+        Ok(())
+    }
+
+    /// The staging part of a PR's sticky comment as last written, if any.
+    pub async fn sticky(&self, repo: &str, number: u64) -> Result<Option<String>> {
+        sqlx::query("SELECT body FROM pr_stickies WHERE repo = $1 AND number = $2")
+            .bind(repo.to_ascii_lowercase())
+            .bind(to_i64(number))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read sticky comment"))?
+            .map(|r| r.try_get(0))
+            .transpose()
+            .map_err(q("read sticky comment"))
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -518,6 +518,16 @@ async fn pull_request_states_commands_and_comment_bodies(db: Db) {
         None,
         "per source"
     );
+
+    // The staging part of a sticky comment: per PR, replaced, repo case-insensitive.
+    assert_eq!(s.sticky("packit/ogr", 1).await.expect("sticky"), None);
+    s.set_sticky("Packit/OGR", 1, "first", 4).await.expect("set");
+    s.set_sticky("packit/ogr", 1, "second", 5).await.expect("set");
+    assert_eq!(
+        s.sticky("packit/ogr", 1).await.expect("sticky").as_deref(),
+        Some("second")
+    );
+    assert_eq!(s.sticky("packit/ogr", 2).await.expect("sticky"), None);
 }
 
 async fn finished_cycle(s: &Store, env: &str, manifest: Option<&str>, at: Millis, log: &str) -> i64 {
