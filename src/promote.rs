@@ -28,6 +28,7 @@ use greenroom_core::config::Environment;
 use greenroom_core::manifest::{Manifest, short_id};
 use greenroom_store::{CycleRecord, StageRecord};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// How far back the newest verified cycle is looked for.
 const LOOK_BACK: i64 = 200;
@@ -289,6 +290,10 @@ pub async fn promote(app: &App, req: &PromoteRequest, reporter: &dyn Reporter) -
     engine::deploy_entries(app, &deploy, &entries, reporter).await
 }
 
+/// The decision that says a verified manifest soaks before promotion: a
+/// restart finds it (and no later word on that cycle) and resumes the soak.
+const SOAKS: &str = " soaks ";
+
 /// After a scheduled cycle: when its environment has `promote_to` and the
 /// cycle succeeded verified, promote it after `promote_after` (a detached
 /// task: nothing here blocks the scheduler). Skipped, with a decision, when
@@ -301,7 +306,67 @@ pub fn after_cycle(app: &Arc<App>, env: &Environment, report: &CycleReport) {
     if report.result != "succeeded" {
         return;
     }
-    let (app, from, soak) = (app.clone(), env.name.clone(), env.promote_after);
+    spawn_soak(app, env.name.clone(), to, cycle, manifest, env.promote_after, None);
+}
+
+/// After a restart: a soak the server was waiting out when it stopped (a
+/// "soaks" decision on a cycle with no later promotion decision) goes on
+/// for what is left of it, counted from that decision; one whose time
+/// passed promotes at once. The same checks apply at its end.
+pub async fn resume_soaks(app: &Arc<App>) {
+    for env in app.config.environments.iter().filter(|e| e.promote_to.is_some()) {
+        let Some(to) = env.promote_to.clone() else { continue };
+        let decisions = match app.store.decisions(Some(&env.name), LOOK_BACK).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(environment = %env.name, "cannot read decisions to resume soaks: {e}");
+                continue;
+            }
+        };
+        // Newest first: the newest promote decision of each cycle is its last word.
+        let mut seen = std::collections::BTreeSet::new();
+        for d in decisions.iter().filter(|d| d.kind == "promote") {
+            let Some(cycle) = d.cycle_id else { continue };
+            if !seen.insert(cycle) || !d.reason.contains(SOAKS) {
+                continue;
+            }
+            let manifest = match app.store.cycle(cycle).await {
+                Ok(Some(c)) => c.manifest,
+                _ => None,
+            };
+            let Some(manifest) = manifest else { continue };
+            let ends = greenroom_core::time::add(d.at, env.promote_after);
+            let left = Duration::from_millis(u64::try_from(ends - app.now()).unwrap_or(0));
+            tracing::info!(
+                environment = %env.name,
+                "resuming the soak of cycle {cycle} before promotion to {to}: {} left",
+                humantime::format_duration(left)
+            );
+            spawn_soak(
+                app,
+                env.name.clone(),
+                to.clone(),
+                cycle,
+                manifest,
+                env.promote_after,
+                Some(left),
+            );
+        }
+    }
+}
+
+/// Verifies, soaks (`promote_after`, or what is `left` of it after a
+/// restart), checks and promotes, recording each step as a decision.
+fn spawn_soak(
+    app: &Arc<App>,
+    from: String,
+    to: String,
+    cycle: i64,
+    manifest: String,
+    soak: Duration,
+    left: Option<Duration>,
+) {
+    let app = app.clone();
     tokio::spawn(async move {
         let say = |kind: &'static str, reason: String| {
             let (app, from) = (app.clone(), from.clone());
@@ -325,17 +390,22 @@ pub fn after_cycle(app: &Arc<App>, env: &Environment, report: &CycleReport) {
             say("promote", format!("not promoted to {to}: {why}")).await;
             return;
         }
-        if !soak.is_zero() {
-            say(
-                "promote",
-                format!(
-                    "cycle {cycle} verified: manifest {} soaks {} before it is promoted to {to}",
-                    short_id(&manifest),
-                    humantime::format_duration(soak)
-                ),
-            )
-            .await;
-            tokio::time::sleep(soak).await;
+        match left {
+            // Resumed: its soak was announced before the restart.
+            Some(left) => tokio::time::sleep(left).await,
+            None if !soak.is_zero() => {
+                say(
+                    "promote",
+                    format!(
+                        "cycle {cycle} verified: manifest {}{SOAKS}{} before it is promoted to {to}",
+                        short_id(&manifest),
+                        humantime::format_duration(soak)
+                    ),
+                )
+                .await;
+                tokio::time::sleep(soak).await;
+            }
+            None => {}
         }
         let runs = app
             .store

@@ -19,6 +19,10 @@ fn total_builds(sb: &Sandbox) -> usize {
 }
 
 fn config(sb: &Sandbox, auto: bool) -> String {
+    config_with(sb, auto, "2s", INDEX)
+}
+
+fn config_with(sb: &Sandbox, auto: bool, soak: &str, index: u16) -> String {
     let base = std::fs::read_to_string(sb.root.join("base.toml")).expect("base config");
     let red = sb.root.join("RED");
     let mut s = base
@@ -29,11 +33,11 @@ fn config(sb: &Sandbox, auto: bool) -> String {
          [[environment]]\nname = \"staging-canary\"\ncomponents = [\"ogr\"]\n{canary}\n\
          [[environment]]\nname = \"staging-main\"\ncomponents = [\"ogr\"]\nfollows = \"manual\"\n\n\
          [[suite]]\nname = \"smoke\"\nenvironments = [\"staging-canary\"]\nrun = {run}\n",
-        port = server_port(INDEX),
+        port = server_port(index),
         canary = if auto {
-            "promote_to = \"staging-main\"\npromote_after = \"2s\"\n"
+            format!("promote_to = \"staging-main\"\npromote_after = \"{soak}\"\n")
         } else {
-            "follows = \"manual\"\n"
+            "follows = \"manual\"\n".to_string()
         },
         run = toml_str(&format!(
             "test ! -e {} && curl -fsS \"$GREENROOM_URL_OGR\" >/dev/null",
@@ -145,4 +149,88 @@ fn promotion_deploys_the_identical_verified_manifest() {
 #[track_caller]
 fn long_wait<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     wait_until_for(std::time::Duration::from_secs(120), what, &mut f)
+}
+
+/// The decisions of `env` as `(kind, reason, cycle)`, newest first, from
+/// the API (as the sandbox's viewer).
+fn env_decisions(index: u16, env: &str) -> Vec<(String, String, Option<i64>)> {
+    let url = format!("http://127.0.0.1:{}/api/v1/environments/{env}", server_port(index));
+    let out = std::process::Command::new("curl")
+        .args([
+            "-fsS",
+            "--max-time",
+            "20",
+            "-H",
+            "Authorization: Bearer watcher-token-1",
+            &url,
+        ])
+        .output()
+        .expect("curl");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    v["decisions"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|d| {
+                    (
+                        d["kind"].as_str().unwrap_or("").to_string(),
+                        d["reason"].as_str().unwrap_or("").to_string(),
+                        d["cycle"].as_i64(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A server killed while a verified manifest soaks: the next server
+/// resumes the soak (what is left of it) and promotes that cycle.
+#[test]
+fn a_soak_cut_short_by_a_restart_still_promotes() {
+    const AT: u16 = 74;
+    let sb = Sandbox::new(AT);
+    std::fs::copy(&sb.config, sb.root.join("base.toml")).expect("keep the base config");
+    std::fs::write(sb.root.join("watcher.token"), "watcher-token-1").expect("token");
+    let mut text = config_with(&sb, true, "12s", AT);
+    text.push_str(&format!(
+        "\n[[user]]\nname = \"watcher\"\ntoken = {}\nrole = \"viewer\"\n",
+        toml_str(&format!("file:{}", sb.root.join("watcher.token").display()))
+    ));
+    sb.write_config(&text);
+    sb.ok(&["check-config"]);
+
+    // The schedule deploys the canary, its suite passes: the soak starts.
+    let server = serve(&sb, AT);
+    let (reason, cycle) = long_wait("the soak to start", || {
+        env_decisions(AT, "staging-canary")
+            .into_iter()
+            .find(|(k, r, _)| k == "promote" && r.contains(" soaks "))
+            .map(|(_, r, c)| (r, c))
+    });
+    let cycle = cycle.expect("the soaking cycle");
+    server.kill9();
+    assert!(
+        sb.status("staging-main")["manifest"].is_null(),
+        "not promoted before the soak ended: {reason}"
+    );
+    let canary = sb.status("staging-canary")["manifest"].clone();
+    assert!(!canary.is_null());
+
+    // The next server goes on with it and promotes that very cycle.
+    let server = serve(&sb, AT);
+    let main = long_wait("the promotion after the resumed soak", || {
+        let st = sb.status("staging-main");
+        (st["manifest"] == canary).then_some(st)
+    });
+    assert_eq!(main["manifest"], canary);
+    let said = env_decisions(AT, "staging-canary");
+    assert!(
+        said.iter()
+            .any(|(k, r, c)| k == "promote" && r.starts_with("promoted manifest") && *c == Some(cycle)),
+        "{said:#?}"
+    );
+    server.kill9();
+    for env in ["staging-canary", "staging-main"] {
+        sb.ok(&["stop", "--env", env]);
+    }
 }

@@ -316,6 +316,8 @@ impl Scheduler {
                 self.resume_unfinished_failure(&env.name).await?;
             }
         }
+        // A promotion's soak the restart cut short goes on.
+        crate::promote::resume_soaks(&self.app).await;
         self.process_deliveries(i64::MAX).await;
         Ok(())
     }
