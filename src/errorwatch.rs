@@ -14,16 +14,22 @@
 //! component without either is not watched.
 //!
 //! [`check`] scans each window (`core::errorwatch`), keeps every
-//! signature seen in `cycles/N/errors.json`, and compares with the file of
-//! the newest earlier cycle on the instance that succeeded (the previous
-//! healthy cycle; none: every error is new). At most the last 16 MiB of a
-//! window are read.
+//! signature seen in `cycles/N/errors.json` ([`Seen`], written atomically
+//! for every cycle whose watch ran, failing or not), and compares with the
+//! file of the newest earlier cycle on the instance that succeeded (the
+//! previous healthy cycle; none: every error is new). At most the last
+//! 16 MiB of a window are read. Beside the signatures the file keeps, per
+//! component, each signature's count in this cycle, its first line
+//! (redacted again with the environment's secrets, cut to 500
+//! characters), whether it was new, and the known lines' total
+//! ([`ComponentErrors`]); files from before have only the signatures and
+//! still read ([`read_seen`]).
 
 use crate::app::App;
 use greenroom_core::config::{DriverKind, Environment, Instance};
 use greenroom_core::errorwatch::{self, ErrorGroup, Patterns};
 use greenroom_core::time::{self, Millis};
-use greenroom_driver::{CommandSpec, run_command};
+use greenroom_driver::{CommandSpec, Redactor, run_command};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Seek, SeekFrom};
@@ -42,6 +48,10 @@ const LOGS_TIMEOUT: Duration = Duration::from_secs(120);
 const LOOK_BACK: i64 = 100;
 /// Most new signatures reported per component.
 const MAX_NEW: usize = 50;
+/// Most signatures kept with their detail per component in `errors.json`.
+const MAX_KEPT: usize = 200;
+/// Longest first line kept in `errors.json` (characters, after redaction).
+const MAX_KEPT_LINE: usize = 500;
 
 /// What the error watch found in one component's window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,15 +100,134 @@ pub struct Window {
     starts: BTreeMap<String, Start>,
 }
 
-/// What each cycle's file keeps: every signature seen, per component.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Seen {
-    cycle: i64,
-    components: BTreeMap<String, Vec<String>>,
+/// What each cycle's `errors.json` keeps. `components` (every signature
+/// seen, per component) is what a later cycle compares with; the rest is
+/// the detail the dashboard shows, absent from files written before it was
+/// kept (every field has a default, so both read).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    /// The cycle.
+    #[serde(default)]
+    pub cycle: i64,
+    /// Component -> every signature seen in its window.
+    #[serde(default)]
+    pub components: BTreeMap<String, Vec<String>>,
+    /// The previous healthy cycle compared with (none: every error was new).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<i64>,
+    /// Component -> its errors with counts and first lines; `None` in files
+    /// from before the detail was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<BTreeMap<String, ComponentErrors>>,
+}
+
+/// One component's errors in a cycle, as `errors.json` keeps them.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentErrors {
+    /// `deploy+tests` or `tests`: what the window covered.
+    #[serde(default)]
+    pub window: String,
+    /// Every signature (at most 200, in order of first appearance) with its
+    /// count in this cycle and its first line.
+    #[serde(default)]
+    pub groups: Vec<SeenGroup>,
+    /// Error lines whose signature the baseline had.
+    #[serde(default)]
+    pub known: u64,
+    /// Signatures seen but not kept in `groups` (over the limit).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more: u64,
+    /// Why the window could not be read, if it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// One signature of a component's window.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenGroup {
+    /// The signature.
+    pub signature: String,
+    /// How many lines had it in this cycle.
+    #[serde(default)]
+    pub count: u64,
+    /// The first of them (redacted, at most 500 characters).
+    #[serde(default)]
+    pub first_line: String,
+    /// Whether the baseline lacked it.
+    #[serde(default)]
+    pub new: bool,
+}
+
+/// `CYCLE_DIR/errors.json`.
+pub fn seen_path(cycle_dir: &Path) -> PathBuf {
+    cycle_dir.join("errors.json")
 }
 
 fn seen_file(app: &App, cycle: i64) -> PathBuf {
-    app.paths.cycle_dir(cycle).join("errors.json")
+    seen_path(&app.paths.cycle_dir(cycle))
+}
+
+/// Reads a cycle's `errors.json` (old or new format): `Ok(None)` when the
+/// watch did not run (no file).
+pub fn read_seen(path: &Path) -> Result<Option<Seen>, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| format!("{} is unreadable: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// A first line as kept: secrets redacted (again: the driver redacted the
+/// log as it wrote it, but the window may be older than a secret's
+/// rotation), then cut.
+fn kept_line(line: &str, redactor: &Redactor) -> String {
+    let clean = redactor.redact(line);
+    match clean.char_indices().nth(MAX_KEPT_LINE) {
+        Some((i, _)) => format!("{}…", &clean[..i]),
+        None => clean.into_owned(),
+    }
+}
+
+/// The detail kept for one component: every group, marked new or not.
+fn component_errors(
+    window: &str,
+    groups: &[ErrorGroup],
+    before: Option<&BTreeSet<String>>,
+    redactor: &Redactor,
+) -> ComponentErrors {
+    let cmp = errorwatch::compare(groups, before);
+    let new: BTreeSet<&str> = cmp.new.iter().map(|g| g.signature.as_str()).collect();
+    ComponentErrors {
+        window: window.to_string(),
+        groups: groups
+            .iter()
+            .take(MAX_KEPT)
+            .map(|g| SeenGroup {
+                signature: g.signature.clone(),
+                count: g.count,
+                first_line: kept_line(&g.first_line, redactor),
+                new: new.contains(g.signature.as_str()),
+            })
+            .collect(),
+        known: cmp.known,
+        more: u64::try_from(groups.len().saturating_sub(MAX_KEPT)).unwrap_or(u64::MAX),
+        error: None,
+    }
+}
+
+/// Writes `errors.json` so that readers see the old file or the new, never half.
+fn write_seen(file: &Path, seen: &Seen) -> anyhow::Result<()> {
+    let bytes = serde_json::to_vec_pretty(seen)?;
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    crate::build::write_atomically(file, &bytes)
 }
 
 /// Opens the windows of cycle `cycle` on `inst` (see the module doc).
@@ -180,10 +309,14 @@ pub async fn check(
         return Vec::new();
     }
     let baseline = previous_healthy(app, inst, cycle).await;
+    let redactor = Redactor::new(vars.secrets);
     let mut seen = Seen {
         cycle,
         components: BTreeMap::new(),
+        baseline: baseline.as_ref().map(|b| b.cycle),
+        detail: None,
     };
+    let mut detail = BTreeMap::new();
     let mut out = Vec::new();
     for (name, start) in &window.starts {
         let Some(component) = app.config.component(name) else {
@@ -211,19 +344,31 @@ pub async fn check(
             baseline: baseline.as_ref().map(|b| b.cycle),
             error: None,
         };
+        let unreadable = |report: ErrorWatchReport, e: String, detail: &mut BTreeMap<String, ComponentErrors>| {
+            detail.insert(
+                name.clone(),
+                ComponentErrors {
+                    window: label.into(),
+                    error: Some(redactor.redact(&e).into_owned()),
+                    ..ComponentErrors::default()
+                },
+            );
+            ErrorWatchReport {
+                error: Some(e),
+                ..report
+            }
+        };
         let text = match text {
             Ok(t) => t,
             Err(e) => {
-                report.error = Some(e);
-                out.push(report);
+                out.push(unreadable(report, e, &mut detail));
                 continue;
             }
         };
         let patterns = match Patterns::new(&component.error_patterns) {
             Ok(p) => p,
             Err(e) => {
-                report.error = Some(e.to_string());
-                out.push(report);
+                out.push(unreadable(report, e.to_string(), &mut detail));
                 continue;
             }
         };
@@ -234,6 +379,10 @@ pub async fn check(
             .as_ref()
             .and_then(|b| b.components.get(name))
             .map(|s| s.iter().cloned().collect());
+        detail.insert(
+            name.clone(),
+            component_errors(label, &groups, before.as_ref(), &redactor),
+        );
         let cmp = errorwatch::compare(&groups, before.as_ref());
         report.known = cmp.known;
         report.new = cmp.new;
@@ -242,17 +391,10 @@ pub async fn check(
             out.push(report);
         }
     }
+    seen.detail = Some(detail);
     let file = seen_file(app, cycle);
-    let written = serde_json::to_vec_pretty(&seen)
-        .map_err(std::io::Error::other)
-        .and_then(|bytes| {
-            if let Some(dir) = file.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            std::fs::write(&file, bytes)
-        });
-    if let Err(e) = written {
-        tracing::warn!("error watch: cannot write {}: {e}", file.display());
+    if let Err(e) = write_seen(&file, &seen) {
+        tracing::warn!("error watch: cannot write {}: {e:#}", file.display());
     }
     out
 }
@@ -269,12 +411,10 @@ async fn previous_healthy(app: &App, inst: &Instance, cycle: i64) -> Option<Seen
         .iter()
         .filter(|c| c.id < cycle && c.kind == "deploy" && c.result == "succeeded")
     {
-        let Ok(text) = std::fs::read_to_string(seen_file(app, c.id)) else {
-            continue;
-        };
-        match serde_json::from_str::<Seen>(&text) {
-            Ok(s) => return Some(s),
-            Err(e) => tracing::warn!("error watch: {} is unreadable: {e}", seen_file(app, c.id).display()),
+        match read_seen(&seen_file(app, c.id)) {
+            Ok(Some(s)) => return Some(s),
+            Ok(None) => {}
+            Err(e) => tracing::warn!("error watch: {e}"),
         }
     }
     None
@@ -324,4 +464,82 @@ async fn run_logs(
         return Err(format!("`logs` {how} (output in {})", log.display()));
     }
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(sig: &str, count: u64, first: &str) -> ErrorGroup {
+        ErrorGroup {
+            signature: sig.into(),
+            count,
+            first_line: first.into(),
+        }
+    }
+
+    #[test]
+    fn old_errors_json_reads_without_detail() {
+        let old: Seen =
+            serde_json::from_str(r#"{"cycle": 7, "components": {"ogr": ["ERROR a <n>"]}}"#).expect("old format");
+        assert_eq!(old.cycle, 7);
+        assert_eq!(old.components["ogr"], vec!["ERROR a <n>".to_string()]);
+        assert_eq!(old.baseline, None);
+        assert_eq!(old.detail, None);
+        // Even an empty object (or unknown fields) reads.
+        let empty: Seen = serde_json::from_str(r#"{"future": 1}"#).expect("empty");
+        assert!(empty.components.is_empty() && empty.detail.is_none());
+    }
+
+    #[test]
+    fn new_errors_json_round_trips_and_old_readers_keep_their_field() {
+        let r = Redactor::new(&["s3cret-value".to_string()]);
+        let groups = vec![
+            group("ERROR old", 4, "ERROR old"),
+            group("ERROR token <x>", 2, "ERROR token s3cret-value leaked"),
+        ];
+        let before: BTreeSet<String> = ["ERROR old".to_string()].into();
+        let c = component_errors("tests", &groups, Some(&before), &r);
+        assert_eq!(c.known, 4);
+        assert_eq!(c.groups.len(), 2);
+        assert!(!c.groups[0].new && c.groups[1].new);
+        assert_eq!(c.groups[1].count, 2);
+        assert_eq!(c.groups[1].first_line, "ERROR token [redacted] leaked");
+        let seen = Seen {
+            cycle: 9,
+            components: [("ogr".to_string(), groups.iter().map(|g| g.signature.clone()).collect())].into(),
+            baseline: Some(7),
+            detail: Some([("ogr".to_string(), c)].into()),
+        };
+        let text = serde_json::to_string_pretty(&seen).expect("encode");
+        assert!(!text.contains("s3cret"), "{text}");
+        let back: Seen = serde_json::from_str(&text).expect("decode");
+        assert_eq!(back, seen);
+        // What an older reader looks at is still there, in its old shape.
+        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(v["components"]["ogr"][1], "ERROR token <x>");
+        // Written atomically and read back through the same path.
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = seen_path(&dir.path().join("cycles/9"));
+        write_seen(&file, &seen).expect("write");
+        assert_eq!(read_seen(&file).expect("read"), Some(seen));
+        assert_eq!(read_seen(&dir.path().join("nothing.json")).expect("absent"), None);
+        std::fs::write(&file, "{not json").expect("write");
+        assert!(read_seen(&file).is_err());
+    }
+
+    #[test]
+    fn kept_lines_are_cut_and_groups_capped() {
+        let r = Redactor::new(&[]);
+        let long = "é".repeat(MAX_KEPT_LINE + 10);
+        let kept = kept_line(&long, &r);
+        assert_eq!(kept.chars().count(), MAX_KEPT_LINE + 1);
+        assert!(kept.ends_with('…'));
+        let many: Vec<ErrorGroup> = (0..MAX_KEPT + 3).map(|i| group(&format!("E{i}"), 1, "E")).collect();
+        let c = component_errors("deploy+tests", &many, None, &r);
+        assert_eq!(c.groups.len(), MAX_KEPT);
+        assert_eq!(c.more, 3);
+        assert!(c.groups.iter().all(|g| g.new), "no baseline: every error is new");
+        assert_eq!(c.known, 0);
+    }
 }

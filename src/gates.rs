@@ -12,13 +12,17 @@
 //! timeout, ignores proxy variables (Prometheus is ours to reach), and a
 //! connection error or a refused query is an `error` (infrastructure, never
 //! blamed on a PR), distinct from a `failed` gate (the deployed software).
-//! The report keeps the resolved query and the values seen.
+//! The report keeps the resolved query and the values seen; every report
+//! is also recorded in `CYCLE_DIR/gates.json` ([`Recorded`], written
+//! atomically, `deploy` gates then `tests` gates), so that a cycle's page
+//! shows the query that was sent even after the gate changed or went.
 
 use crate::app::App;
 use greenroom_core::config::{Environment, Gate, Instance, Prometheus, Tier};
 use greenroom_core::failure::Class;
 use greenroom_core::gate::{self, Sample, Verdict, When};
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Most series kept in a report per gate.
@@ -104,8 +108,79 @@ pub struct GateContext<'a> {
     pub manifest: &'a str,
 }
 
-/// Evaluates the gates of `env` for `when` (none configured: nothing to do).
+/// What a cycle's `gates.json` keeps: every gate evaluated, as evaluated.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recorded {
+    /// The cycle.
+    #[serde(default)]
+    pub cycle: i64,
+    /// Its gates in evaluation order (`deploy`, then `tests`), each with the
+    /// query as sent and the values seen.
+    #[serde(default)]
+    pub gates: Vec<GateReport>,
+}
+
+/// `CYCLE_DIR/gates.json`.
+pub fn recorded_path(cycle_dir: &Path) -> PathBuf {
+    cycle_dir.join("gates.json")
+}
+
+/// Reads a cycle's `gates.json`: `Ok(None)` when no gate was recorded
+/// (no gate, or a cycle from before it was kept).
+pub fn read_recorded(path: &Path) -> Result<Option<Recorded>, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| format!("{} is unreadable: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// Adds `reports` to the cycle's `gates.json` (the two evaluations of a
+/// cycle run one after the other, never at once), atomically.
+pub fn record(cycle_dir: &Path, cycle: i64, reports: &[GateReport]) -> anyhow::Result<()> {
+    if reports.is_empty() {
+        return Ok(());
+    }
+    let file = recorded_path(cycle_dir);
+    let mut rec = match read_recorded(&file) {
+        Ok(Some(r)) if r.cycle == cycle => r,
+        Ok(_) => Recorded {
+            cycle,
+            gates: Vec::new(),
+        },
+        Err(e) => {
+            tracing::warn!("gates: {e}; starting it again");
+            Recorded {
+                cycle,
+                gates: Vec::new(),
+            }
+        }
+    };
+    rec.gates.extend(reports.iter().cloned());
+    std::fs::create_dir_all(cycle_dir)?;
+    crate::build::write_atomically(&file, &serde_json::to_vec_pretty(&rec)?)
+}
+
+/// Evaluates the gates of `env` for `when` (none configured: nothing to
+/// do) and records them in the cycle's `gates.json`.
 pub async fn evaluate(
+    app: &App,
+    env: &Environment,
+    cx: &GateContext<'_>,
+    when: When,
+    only: Option<&[String]>,
+) -> Vec<GateReport> {
+    let reports = evaluate_all(app, env, cx, when, only).await;
+    let dir = app.paths.cycle_dir(cx.cycle);
+    if let Err(e) = record(&dir, cx.cycle, &reports) {
+        tracing::warn!("gates: cannot record {}: {e:#}", recorded_path(&dir).display());
+    }
+    reports
+}
+
+async fn evaluate_all(
     app: &App,
     env: &Environment,
     cx: &GateContext<'_>,
@@ -329,5 +404,39 @@ mod tests {
         assert!(!report("quarantine", "error").blocks());
         assert_eq!(report("blocking", "error").class(), Class::Infra);
         assert_eq!(report("blocking", "failed").class(), Class::Code);
+    }
+
+    #[test]
+    fn gates_json_round_trips_and_accumulates() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let cycle_dir = dir.path().join("cycles").join("12");
+        assert_eq!(read_recorded(&recorded_path(&cycle_dir)).expect("absent"), None);
+        record(&cycle_dir, 12, &[]).expect("nothing to record");
+        assert!(!recorded_path(&cycle_dir).exists(), "no gate, no file");
+        let mut deploy = report("blocking", "passed");
+        deploy.when = "deploy".into();
+        deploy.component = Some("ogr".into());
+        deploy.query = "rate(http_errors{env=\"dev-1\",component=\"ogr\"}[5m])".into();
+        deploy.values = vec![Sample {
+            metric: [("job".to_string(), "ogr".to_string())].into(),
+            value: "0.01".into(),
+        }];
+        record(&cycle_dir, 12, std::slice::from_ref(&deploy)).expect("record deploy");
+        let tests = report("non-blocking", "failed");
+        record(&cycle_dir, 12, std::slice::from_ref(&tests)).expect("record tests");
+        let back = read_recorded(&recorded_path(&cycle_dir))
+            .expect("read")
+            .expect("recorded");
+        assert_eq!(back.cycle, 12);
+        assert_eq!(back.gates, vec![deploy, tests]);
+        // A file of another cycle (a reused directory) is replaced, not added to.
+        record(&cycle_dir, 13, &[report("gate", "error")]).expect("record");
+        let back = read_recorded(&recorded_path(&cycle_dir))
+            .expect("read")
+            .expect("recorded");
+        assert_eq!((back.cycle, back.gates.len()), (13, 1));
+        // Unknown fields and missing lists read.
+        let r: Recorded = serde_json::from_str(r#"{"cycle": 3, "later": true}"#).expect("lenient");
+        assert!(r.gates.is_empty());
     }
 }

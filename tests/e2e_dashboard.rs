@@ -6,6 +6,11 @@
 //!   deployed commits;
 //! - a running cycle's page updates live (server-sent events): its stages
 //!   grow and its result turns `succeeded` while the page is not reloaded;
+//! - a running cycle's log page receives a line appended to the log after
+//!   it loaded (streamed, as text); the stream itself, read with reqwest,
+//!   gives the lines in order with their byte offsets as ids, goes on from
+//!   `Last-Event-ID`, ends with `end` once the cycle finished, and answers
+//!   404 for an unknown component;
 //! - a rollback through the UI asks for a reason (the form refuses to be
 //!   sent without one), then shows the rollback cycle with the old manifest;
 //! - a viewer sees no action button, and the dashboard and the API both
@@ -236,6 +241,88 @@ async fn count(c: &Client, css: &str) -> usize {
     c.find_all(Locator::Css(css)).await.map(|v| v.len()).unwrap_or(0)
 }
 
+/// One server-sent event: (event, id, data).
+type SseEvent = (String, Option<String>, String);
+
+/// A server-sent event stream read with reqwest.
+struct SseReader {
+    resp: reqwest::Response,
+    buf: Vec<u8>,
+}
+
+impl SseReader {
+    async fn open(path: &str, cookie: &str, extra: &[(&str, &str)]) -> (u16, Option<SseReader>) {
+        let client = reqwest::Client::builder().no_proxy().build().expect("client");
+        let mut req = client.get(format!("{}{path}", base())).header("Cookie", cookie);
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.expect("request");
+        let code = resp.status().as_u16();
+        if code != 200 {
+            return (code, None);
+        }
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        assert!(ct.starts_with("text/event-stream"), "{ct}");
+        (code, Some(SseReader { resp, buf: Vec::new() }))
+    }
+
+    /// The next event (keep-alive comments skipped); `None` when the stream ended.
+    async fn next(&mut self) -> Option<SseEvent> {
+        loop {
+            if let Some(i) = self.buf.windows(2).position(|w| w == b"\n\n") {
+                let block = String::from_utf8(self.buf[..i].to_vec()).expect("utf-8 event");
+                self.buf.drain(..i + 2);
+                let (mut event, mut id, mut data) = ("message".to_string(), None, Vec::new());
+                for line in block.split('\n') {
+                    let (field, value) = line.split_once(':').unwrap_or((line, ""));
+                    let value = value.strip_prefix(' ').unwrap_or(value);
+                    match field {
+                        "event" => event = value.to_string(),
+                        "id" => id = Some(value.to_string()),
+                        "data" => data.push(value.to_string()),
+                        _ => {}
+                    }
+                }
+                if data.is_empty() {
+                    continue;
+                }
+                return Some((event, id, data.join("\n")));
+            }
+            let chunk = tokio::time::timeout(DEADLINE, self.resp.chunk())
+                .await
+                .expect("an event within the deadline")
+                .expect("read the stream")?;
+            self.buf.extend_from_slice(&chunk);
+        }
+    }
+
+    /// The next `log` event (others skipped).
+    async fn next_log(&mut self) -> (u64, String) {
+        loop {
+            let (event, id, data) = self.next().await.expect("the stream goes on");
+            if event == "log" {
+                return (id.expect("an id").parse().expect("an offset"), data);
+            }
+            assert!(event == "hello", "unexpected {event}: {data}");
+        }
+    }
+}
+
+/// Appends to a file (as a component writing its log).
+fn append(path: &str, text: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .expect("open the log");
+    f.write_all(text.as_bytes()).expect("append");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_in_a_real_browser() {
     let sb = sandbox();
@@ -297,6 +384,125 @@ async fn dashboard_in_a_real_browser() {
             .find(|x| x["result"] == "running")
             .and_then(|x| x["id"].as_i64())
     });
+    // Approve only once the cycle waits for it (built by then, so its
+    // build log exists).
+    wait_until("the cycle to wait for its approval", || {
+        let (_, detail) = api("GET", &format!("/api/v1/cycles/{running}"), ALICE, "");
+        detail["stages"]
+            .as_array()?
+            .iter()
+            .any(|s| s["result"] == "waiting")
+            .then_some(())
+    });
+    let (_, detail) = api("GET", &format!("/api/v1/cycles/{running}"), ALICE, "");
+    let (comp, log_file) = detail["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .find_map(|x| {
+            Some((
+                x["component"].as_str()?.to_string(),
+                x["build_log"].as_str()?.to_string(),
+            ))
+        })
+        .unwrap_or_else(|| panic!("a build log in the running cycle: {detail:#}"));
+    let log_page = format!("/cycles/{running}/logs/{comp}/build");
+    let cookie = c
+        .get_all_cookies()
+        .await
+        .expect("cookies")
+        .iter()
+        .find(|k| k.name() == "greenroom_session")
+        .map(|k| format!("greenroom_session={}", k.value()))
+        .expect("session cookie");
+
+    // The log's stream, read over HTTP: every line from offset 0 in order,
+    // each event's id the byte offset after it.
+    // (A cached build's log may be empty: give it lines of its own first.)
+    append(&log_file, "early one\nearly two é\nearly three\n");
+    let before = std::fs::read_to_string(&log_file).expect("the build log");
+    assert!(!before.contains('\r'), "{before}");
+    let (code, sse) = SseReader::open(&format!("{log_page}/stream?from=0"), &cookie, &[]).await;
+    assert_eq!(code, 200);
+    let mut sse = sse.expect("a stream");
+    let mut got = String::new();
+    while got.len() < before.len() {
+        let (id, data) = sse.next_log().await;
+        got.push_str(&data);
+        assert_eq!(id as usize, got.len(), "the id is the offset after the text");
+    }
+    assert_eq!(got, before);
+    append(&log_file, "streamed line one\nstreamed line two\n");
+    let mut more = String::new();
+    let mut last = 0;
+    while more.len() < "streamed line one\nstreamed line two\n".len() {
+        let (id, data) = sse.next_log().await;
+        more.push_str(&data);
+        last = id;
+    }
+    assert_eq!(more, "streamed line one\nstreamed line two\n");
+    assert_eq!(last as usize, before.len() + more.len());
+    drop(sse);
+    // A reconnection goes on from `Last-Event-ID` (which wins over `from`).
+    let resume = (before.len() + "streamed line one\n".len()).to_string();
+    let (_, sse) = SseReader::open(
+        &format!("{log_page}/stream?from=0"),
+        &cookie,
+        &[("Last-Event-ID", resume.as_str())],
+    )
+    .await;
+    let (id, data) = sse.expect("a stream").next_log().await;
+    assert_eq!(
+        (id as usize, data.as_str()),
+        (before.len() + more.len(), "streamed line two\n")
+    );
+    // Unknown component or log: 404; not signed in: 401.
+    let (code, _) = SseReader::open(&format!("/cycles/{running}/logs/nope/build/stream"), &cookie, &[]).await;
+    assert_eq!(code, 404);
+    let (code, _) = SseReader::open(&format!("/cycles/{running}/logs/{comp}/other/stream"), &cookie, &[]).await;
+    assert_eq!(code, 404);
+    let (code, _) = SseReader::open(&format!("{log_page}/stream"), "greenroom_session=forged", &[]).await;
+    assert_eq!(code, 401);
+
+    // The cycle page names its logs as live; the log page, opened while the
+    // cycle runs, receives a line appended after it loaded, as text.
+    c.goto(&format!("{}/cycles/{running}", base()))
+        .await
+        .expect("cycle page");
+    let src = c.source().await.expect("source");
+    assert!(src.contains("build log (live)") && src.contains(&log_page), "{src}");
+    c.goto(&format!("{}{log_page}", base())).await.expect("log page");
+    until("the live log connection", || async {
+        let t = c.find(Locator::Id("log-status")).await.ok()?.text().await.ok()?;
+        t.contains("connected").then_some(())
+    })
+    .await;
+    c.execute("window.__greenroomLogMarker = 7;", vec![])
+        .await
+        .expect("marker");
+    append(&log_file, "appended after the page loaded <b>not bold</b>\n");
+    until("the appended line on the log page", || async {
+        let t = c.find(Locator::Id("log")).await.ok()?.text().await.ok()?;
+        t.contains("appended after the page loaded <b>not bold</b>")
+            .then_some(())
+    })
+    .await;
+    assert_eq!(count(&c, "#log b").await, 0, "log text is never markup");
+    let text = c
+        .find(Locator::Id("log"))
+        .await
+        .expect("log")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(text.matches("streamed line two").count(), 1, "nothing doubled:\n{text}");
+    let marker = c
+        .execute("return window.__greenroomLogMarker;", vec![])
+        .await
+        .expect("marker");
+    assert_eq!(marker, json!(7), "the log page was reloaded instead of streamed");
+    shot(&c, "log-live").await;
+
     c.goto(&format!("{}/cycles/{running}", base()))
         .await
         .expect("cycle page");
@@ -311,15 +517,6 @@ async fn dashboard_in_a_real_browser() {
     let stages_before = count(&c, "tr.stage").await;
     assert_eq!(count(&c, "#approve-cycle").await, 1, "an approve button while it runs");
     shot(&c, "cycle-running").await;
-    // Approve only once the cycle waits for it (it may still be building).
-    wait_until("the cycle to wait for its approval", || {
-        let (_, detail) = api("GET", &format!("/api/v1/cycles/{running}"), ALICE, "");
-        detail["stages"]
-            .as_array()?
-            .iter()
-            .any(|s| s["result"] == "waiting")
-            .then_some(())
-    });
     sb.ok(&["--as", "alice", "approve", &running.to_string(), "--reason", "e2e"]);
     until("the cycle page to show the finished cycle without a reload", || async {
         let n = count(&c, "tr.stage").await;
@@ -335,6 +532,25 @@ async fn dashboard_in_a_real_browser() {
     shot(&c, "cycle-live").await;
     let out = deploy.wait();
     assert_eq!(out.code, 0, "{}", out.all());
+    // Once the cycle finished, its log's stream sends the rest, then `end`, and closes.
+    let (_, sse) = SseReader::open(&format!("{log_page}/stream?from=0"), &cookie, &[]).await;
+    let mut sse = sse.expect("a stream");
+    let whole = std::fs::read_to_string(&log_file).expect("the build log");
+    let mut got = String::new();
+    loop {
+        let (event, id, data) = sse.next().await.expect("events up to `end`");
+        match event.as_str() {
+            "hello" => {}
+            "log" => got.push_str(&data),
+            "end" => {
+                assert_eq!(id, Some(whole.len().to_string()));
+                break;
+            }
+            other => panic!("unexpected {other}: {data}"),
+        }
+    }
+    assert_eq!(got, whole);
+    assert!(sse.next().await.is_none(), "the stream closes after `end`");
 
     // A rollback through the UI asks for a reason, then shows the new manifest.
     c.goto(&format!("{}/", base())).await.expect("goto /");

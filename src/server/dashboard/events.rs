@@ -102,7 +102,7 @@ async fn poll(s: Arc<Shared>, tx: watch::Sender<u64>) {
 }
 
 /// Resolves when the process is asked to stop (SIGINT or SIGTERM).
-async fn stopping() {
+pub(super) async fn stopping() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {

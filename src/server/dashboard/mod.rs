@@ -2,7 +2,8 @@
 //! HTML (no build step, no front-end toolchain), readable without
 //! JavaScript, live with it (server-sent events on `/events`, a few lines
 //! of plain JavaScript in `assets/dashboard.js` that re-fetch the page's
-//! content when something changed).
+//! content when something changed; a log page appends its lines as they
+//! are written, from `…/stream`).
 //!
 //! Pages read the same store and views as the API (`api::environment_view`,
 //! `status::{status, diff}`, `audit::list`) and show only the environments
@@ -19,11 +20,12 @@
 //! cookies, CSRF), `pages` (environments, cycle, history, audit, diff, PR),
 //! `results` (a cycle's suites, metric gates, new errors and culprit
 //! searches), `actions` (confirmation and posting to the API), `events`
-//! (SSE).
+//! (SSE), `logstream` (a log's lines as SSE while its cycle runs).
 
 mod actions;
 mod events;
 pub mod html;
+mod logstream;
 mod pages;
 mod results;
 mod session;
@@ -45,6 +47,8 @@ pub struct Dash {
     pub sessions: Sessions,
     /// Change notifications for `/events`.
     pub changes: events::Changes,
+    /// Open log streams (`logstream`), bounded.
+    pub log_streams: logstream::Slots,
 }
 
 impl Dash {
@@ -52,6 +56,7 @@ impl Dash {
         Dash {
             sessions: Sessions::default(),
             changes: events::Changes::new(),
+            log_streams: logstream::Slots::default(),
         }
     }
 }
@@ -63,6 +68,7 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/cycles", get(pages::history))
         .route("/cycles/{id}", get(pages::cycle))
         .route("/cycles/{id}/logs/{component}/{which}", get(pages::log))
+        .route("/cycles/{id}/logs/{component}/{which}/stream", get(logstream::stream))
         .route("/audit", get(pages::audit))
         .route("/diff", get(pages::diff))
         .route("/pr", get(pages::pr_search))

@@ -1,5 +1,6 @@
 //! The read pages: environments (`/`), cycle history (`/cycles`), one cycle
-//! (`/cycles/N`, with a component's log tail under `/cycles/N/logs/…`),
+//! (`/cycles/N`, with a component's log tail under `/cycles/N/logs/…`,
+//! streamed while the cycle runs by `logstream`),
 //! the audit trail (`/audit`), a manifest diff (`/diff?a=&b=`) and a pull
 //! request (`/pr/OWNER/REPO/N`). Every value shown is escaped (`html`).
 
@@ -21,8 +22,6 @@ use std::sync::Arc;
 
 /// Most rows a list page shows.
 const MAX_ROWS: i64 = 1000;
-/// Bytes of a log's end shown on the log page.
-const LOG_TAIL: u64 = 64 * 1024;
 
 type Page = Result<Response, PageError>;
 
@@ -606,7 +605,29 @@ pub async fn cycle(
             h.raw("none");
         }
     }
-    h.raw("</dd></dl>");
+    h.raw("</dd>");
+    let running = c.result == "running";
+    if running {
+        // Where to follow it: each component's logs, streamed.
+        h.raw("<dt>Live logs</dt><dd>");
+        let with_logs: Vec<_> = components
+            .iter()
+            .filter(|cc| cc.build_log.is_some() || cc.run_log.is_some())
+            .collect();
+        if with_logs.is_empty() {
+            h.raw("<span class=\"muted\">none yet: a component's logs appear here once it is built or started</span>");
+        } else {
+            h.raw("<ul class=\"log-links\">");
+            for cc in with_logs {
+                h.raw("<li>").text(&cc.component).raw(": ");
+                log_links(&mut h, id, cc, true);
+                h.raw("</li>");
+            }
+            h.raw("</ul>");
+        }
+        h.raw("</dd>");
+    }
+    h.raw("</dl>");
     if v.may_act(&s, &c.environment) {
         h.raw("<p class=\"actions\">");
         let action = |h: &mut Html, a: &str, label: &str| {
@@ -690,13 +711,7 @@ pub async fn cycle(
             .raw("</td><td>")
             .badge(&cc.outcome)
             .raw("</td><td>");
-        let comp = url_part(&cc.component);
-        if cc.build_log.is_some() {
-            h.link(&format!("/cycles/{id}/logs/{comp}/build"), "build log").raw(" ");
-        }
-        if cc.run_log.is_some() {
-            h.link(&format!("/cycles/{id}/logs/{comp}/run"), "run log");
-        }
+        log_links(&mut h, id, cc, running);
         h.raw("</td></tr>");
     }
     h.raw("</tbody></table>");
@@ -769,6 +784,19 @@ pub async fn cycle(
     Ok(respond(&d, &v, &headers, &title, &h, true))
 }
 
+/// A component's build and run log links; "(live)" while the cycle runs.
+fn log_links(h: &mut Html, id: i64, cc: &greenroom_store::CycleComponent, running: bool) {
+    let comp = url_part(&cc.component);
+    let live = if running { " (live)" } else { "" };
+    if cc.build_log.is_some() {
+        h.link(&format!("/cycles/{id}/logs/{comp}/build"), &format!("build log{live}"))
+            .raw(" ");
+    }
+    if cc.run_log.is_some() {
+        h.link(&format!("/cycles/{id}/logs/{comp}/run"), &format!("run log{live}"));
+    }
+}
+
 fn manifest_table(h: &mut Html, s: &Shared, comps: &std::collections::BTreeMap<String, ManifestComponent>) {
     h.raw("<table class=\"manifest\"><thead><tr><th scope=\"col\">Component</th><th scope=\"col\">Commit</th>")
         .raw("<th scope=\"col\">From</th><th scope=\"col\">Variables</th></tr></thead><tbody>");
@@ -788,20 +816,21 @@ fn manifest_table(h: &mut Html, s: &Shared, comps: &std::collections::BTreeMap<S
     h.raw("</tbody></table>");
 }
 
-/// `GET /cycles/{id}/logs/{component}/{build|run}`: the end of a log (as
-/// written, secrets already redacted by the supervisor and the builder).
-pub async fn log(
-    State(s): State<Arc<Shared>>,
-    Extension(d): Extension<Arc<Dash>>,
-    headers: HeaderMap,
-    Path((id, component, which)): Path<(i64, String, String)>,
-) -> Page {
-    let here = format!("/cycles/{id}/logs/{}/{}", url_part(&component), url_part(&which));
-    let v = viewer!(s, d, headers, &here);
+/// The cycle and the log file behind `/cycles/{id}/logs/{component}/{which}`
+/// (and its stream), checked: the viewer may view the cycle's
+/// environment, the component and the log exist, and the file is under
+/// the state directory (canonical path; `None`: the file is gone).
+pub(super) async fn log_target(
+    s: &Shared,
+    v: &Viewer,
+    id: i64,
+    component: &str,
+    which: &str,
+) -> Result<(greenroom_store::CycleRecord, Option<std::path::PathBuf>), PageError> {
     let Some(c) = s.app.store.cycle(id).await? else {
         return Err(PageError(StatusCode::NOT_FOUND, format!("there is no cycle {id}")));
     };
-    if !v.may_view(&s, &c.environment) {
+    if !v.may_view(s, &c.environment) {
         return Err(PageError(
             StatusCode::FORBIDDEN,
             format!("{} may not view {}", v.user.name, c.environment),
@@ -814,7 +843,7 @@ pub async fn log(
             format!("cycle {id} has no component `{component}`"),
         ));
     };
-    let path = match which.as_str() {
+    let path = match which {
         "build" => cc.build_log.clone(),
         "run" => cc.run_log.clone(),
         _ => None,
@@ -827,38 +856,75 @@ pub async fn log(
     })?;
     // Only files under the state directory are ever read.
     let root = s.app.paths.root.canonicalize().map_err(anyhow::Error::from)?;
-    let text = match std::path::Path::new(&path).canonicalize() {
-        Ok(p) if p.starts_with(&root) => tail(&p).unwrap_or_else(|e| format!("(cannot read the log: {e})")),
-        Ok(_) => {
-            return Err(PageError(
-                StatusCode::FORBIDDEN,
-                "the log is outside the state directory".into(),
-            ));
-        }
-        Err(_) => "(the log is gone: removed by retention, or never written)".into(),
-    };
+    match std::path::Path::new(&path).canonicalize() {
+        Ok(p) if p.starts_with(&root) => Ok((c, Some(p))),
+        Ok(_) => Err(PageError(
+            StatusCode::FORBIDDEN,
+            "the log is outside the state directory".into(),
+        )),
+        Err(_) => Ok((c, None)),
+    }
+}
+
+/// `GET /cycles/{id}/logs/{component}/{build|run}`: the end of a log (as
+/// written, secrets already redacted by the supervisor and the builder).
+/// While the cycle runs, the page shows whole lines only and its script
+/// appends the lines that follow from `…/stream` (`logstream`); without
+/// JavaScript, a reload shows the newer ones.
+pub async fn log(
+    State(s): State<Arc<Shared>>,
+    Extension(d): Extension<Arc<Dash>>,
+    headers: HeaderMap,
+    Path((id, component, which)): Path<(i64, String, String)>,
+) -> Page {
+    let here = format!("/cycles/{id}/logs/{}/{}", url_part(&component), url_part(&which));
+    let v = viewer!(s, d, headers, &here);
+    let (c, path) = log_target(&s, &v, id, &component, &which).await?;
+    let running = c.result == "running";
     let mut h = Html::new();
     h.raw("<p>")
         .link(&format!("/cycles/{id}"), &format!("Back to cycle #{id}"))
-        .raw("</p><pre>");
-    h.text(&text).raw("</pre>");
-    let title = format!("{which} log of {component}, cycle #{id}");
-    Ok(respond(&d, &v, &headers, &title, &h, true))
-}
-
-fn tail(p: &std::path::Path) -> std::io::Result<String> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(p)?;
-    let len = f.metadata()?.len();
-    let mut out = String::new();
-    if len > LOG_TAIL {
-        f.seek(SeekFrom::Start(len - LOG_TAIL))?;
-        out.push_str("… (earlier lines cut)\n");
+        .raw(" · ")
+        .link(&here, "Reload")
+        .raw(" for newer lines</p>");
+    let tail = match &path {
+        Some(p) => {
+            let p = p.clone();
+            match tokio::task::spawn_blocking(move || super::logstream::page_tail(&p, running)).await {
+                Ok(Ok(t)) => Ok(t),
+                Ok(Err(e)) => Err(format!("(cannot read the log: {e})")),
+                Err(e) => Err(format!("(cannot read the log: {e})")),
+            }
+        }
+        None => Err("(the log is gone: removed by retention, or never written)".to_string()),
+    };
+    match tail {
+        Ok(t) => {
+            if t.cut {
+                h.raw("<p class=\"muted\">Earlier lines are cut: the last ")
+                    .num(i64::try_from(super::logstream::LOG_TAIL / 1024).unwrap_or(0))
+                    .raw(" KiB are shown.</p>");
+            }
+            if running {
+                h.raw("<p class=\"live-state\"><span id=\"log-status\" role=\"status\" aria-live=\"polite\">")
+                    .raw("The cycle is running: reload to see newer lines (JavaScript shows them as they are written).</span></p>");
+                h.raw("<pre id=\"log\" class=\"log\" tabindex=\"0\" aria-label=\"Log\" data-stream=\"")
+                    .text(&format!("{here}/stream"))
+                    .raw("\" data-from=\"")
+                    .num(i64::try_from(t.end).unwrap_or(0))
+                    .raw("\">");
+            } else {
+                h.raw("<pre id=\"log\" class=\"log\" tabindex=\"0\" aria-label=\"Log\">");
+            }
+            h.text(&t.text).raw("</pre>");
+        }
+        Err(msg) => {
+            h.raw("<pre id=\"log\" class=\"log\">").text(&msg).raw("</pre>");
+        }
     }
-    let mut buf = Vec::new();
-    f.read_to_end(&mut buf)?;
-    out.push_str(&String::from_utf8_lossy(&buf));
-    Ok(out)
+    let title = format!("{which} log of {component}, cycle #{id}");
+    // Not re-rendered on every change: the stream appends instead.
+    Ok(respond(&d, &v, &headers, &title, &h, false))
 }
 
 // ---------------------------------------------------------------------------

@@ -5,16 +5,18 @@
 //!
 //! What is read: the cycle's stage rows (`verify:SUITE`, `gate:NAME`), its
 //! JUnit summary (`CYCLE_DIR/junit.xml`, written by
-//! `verify::write_cycle_junit`), the error watch's signatures
-//! (`CYCLE_DIR/errors.json`) against those of the previous healthy cycle
-//! (as `errorwatch::check` compares them), the `search` decisions that name
-//! the cycle and the cycles whose request is `culprit search for cycle N
-//! run M`. [`load`] reads; the `render_*` functions are pure.
+//! `verify::write_cycle_junit`), the metric gates as evaluated
+//! (`CYCLE_DIR/gates.json`, written by `gates::evaluate`: the query as
+//! sent and the values seen), the error watch's record
+//! (`CYCLE_DIR/errors.json`, `errorwatch::Seen`), the `search` decisions
+//! that name the cycle and the cycles whose request is `culprit search for
+//! cycle N run M`. [`load`] reads; the `render_*` functions are pure.
 //!
-//! The error watch keeps only signatures per cycle: a new error's count
-//! and first line are known when they were written into the cycle's error
-//! (new errors that failed it, `COMPONENT: Nx LINE`), shown as "not
-//! recorded" otherwise.
+//! Cycles from before those files kept their detail still show: a gate's
+//! query is then rebuilt from the current configuration (and said so),
+//! and new errors are the signatures the previous healthy cycle's file
+//! lacks, with a count and first line only where the cycle's error has
+//! them (new errors that failed it, `COMPONENT: Nx LINE`).
 
 use super::html::Html;
 use super::{PageError, Viewer};
@@ -22,7 +24,6 @@ use crate::server::Shared;
 use greenroom_core::junit::{self, Outcome, TestCase, TestSuite};
 use greenroom_core::time::{self, Millis};
 use greenroom_store::{CycleRecord, DecisionRecord, StageRecord};
-use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The tiers shown in their own tables, in this order (quarantine apart).
@@ -235,15 +236,49 @@ pub(crate) struct GateRow {
     pub name: String,
     /// The component, for a gate per component.
     pub component: Option<String>,
-    /// The query (resolved as the engine sends it), when the gate is still configured.
+    /// `deploy` or `tests`, when recorded.
+    pub when: Option<String>,
+    /// The query: as sent (recorded), or rebuilt from the current
+    /// configuration for an older cycle (`None`: not configured any more).
     pub query: Option<String>,
+    /// Whether `query` and `values` are what the cycle recorded.
+    pub recorded: bool,
     /// `passed`, `failed`, `error`.
     pub result: String,
-    /// The values seen and the verdict (or why Prometheus could not be asked).
+    /// The verdict (or why Prometheus could not be asked).
     pub detail: String,
+    /// The series seen (labels, value), when recorded.
+    pub values: Vec<(String, String)>,
 }
 
-/// The `gate:NAME` stage rows, with the query `query(name, component)` gives.
+/// Labels as Prometheus writes them: `{job="a", le="0.5"}`.
+fn labels(metric: &BTreeMap<String, String>) -> String {
+    let inner: Vec<String> = metric
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect();
+    format!("{{{}}}", inner.join(", "))
+}
+
+/// The gates a cycle recorded in its `gates.json`, in evaluation order.
+pub(crate) fn recorded_gate_rows(rec: &crate::gates::Recorded) -> Vec<GateRow> {
+    rec.gates
+        .iter()
+        .map(|g| GateRow {
+            name: g.name.clone(),
+            component: g.component.clone(),
+            when: Some(g.when.clone()),
+            query: Some(g.query.clone()),
+            recorded: true,
+            result: g.result.clone(),
+            detail: g.reason.clone(),
+            values: g.values.iter().map(|v| (labels(&v.metric), v.value.clone())).collect(),
+        })
+        .collect()
+}
+
+/// The `gate:NAME` stage rows (a cycle from before `gates.json`), with the
+/// query `query(name, component)` rebuilds from the current configuration.
 pub(crate) fn gate_rows(stages: &[StageRecord], query: impl Fn(&str, Option<&str>) -> Option<String>) -> Vec<GateRow> {
     stages
         .iter()
@@ -252,39 +287,63 @@ pub(crate) fn gate_rows(stages: &[StageRecord], query: impl Fn(&str, Option<&str
             Some(GateRow {
                 name: name.to_string(),
                 component: st.component.clone(),
+                when: None,
                 query: query(name, st.component.as_deref()),
+                recorded: false,
                 result: st.result.clone(),
                 detail: st.detail.clone().unwrap_or_default(),
+                values: Vec::new(),
             })
         })
         .collect()
 }
 
-/// The "Metric gates" section.
-pub(crate) fn render_gates(h: &mut Html, rows: &[GateRow]) {
+/// The "Metric gates" section; `note` says why the record could not be read.
+pub(crate) fn render_gates(h: &mut Html, rows: &[GateRow], note: Option<&str>) {
     h.raw("<h2 id=\"gates\">Metric gates</h2>");
+    if let Some(n) = note {
+        h.raw("<p class=\"muted\">").text(n).raw("</p>");
+    }
     if rows.is_empty() {
         h.raw("<p>None: no metric gate was evaluated in this cycle.</p>");
         return;
+    }
+    if rows.iter().any(|g| !g.recorded) {
+        h.raw("<p class=\"muted\">This cycle predates recorded gate queries: a query is rebuilt from the current configuration, which may have changed since.</p>");
     }
     h.raw("<table class=\"gates\"><caption>Metric gates asked of Prometheus</caption><thead><tr>")
         .raw("<th scope=\"col\">Gate</th><th scope=\"col\">Component</th><th scope=\"col\">Query as sent</th>")
         .raw("<th scope=\"col\">Values and verdict</th><th scope=\"col\">Result</th></tr></thead><tbody>");
     for g in rows {
-        h.raw("<tr class=\"gate\"><th scope=\"row\">")
-            .text(&g.name)
-            .raw("</th><td>")
+        h.raw("<tr class=\"gate\"><th scope=\"row\">").text(&g.name);
+        if let Some(w) = &g.when {
+            h.raw(" <span class=\"muted\">(after ").text(w).raw(")</span>");
+        }
+        h.raw("</th><td>")
             .text(g.component.as_deref().unwrap_or("—"))
             .raw("</td><td>");
-        match &g.query {
-            Some(q) => {
-                h.raw("<code>").text(q).raw("</code>");
+        match (&g.query, g.recorded) {
+            (Some(q), true) => {
+                h.raw("<code class=\"query\">").text(q).raw("</code>");
             }
-            None => {
-                h.raw("<span class=\"muted\">not configured any more</span>");
+            (Some(q), false) => {
+                h.raw("<code class=\"query\">")
+                    .text(q)
+                    .raw("</code> <span class=\"muted\">(from the current configuration)</span>");
+            }
+            (None, _) => {
+                h.raw("<span class=\"muted\">not recorded, and not configured any more</span>");
             }
         }
-        h.raw("</td><td><span class=\"detail\">")
+        h.raw("</td><td>");
+        if !g.values.is_empty() {
+            h.raw("<ul class=\"values\">");
+            for (l, v) in &g.values {
+                h.raw("<li><code>").text(l).raw("</code> ").text(v).raw("</li>");
+            }
+            h.raw("</ul>");
+        }
+        h.raw("<span class=\"detail\">")
             .text(&g.detail)
             .raw("</span></td><td>")
             .badge(&g.result)
@@ -293,13 +352,7 @@ pub(crate) fn render_gates(h: &mut Html, rows: &[GateRow]) {
     h.raw("</tbody></table>");
 }
 
-/// What `errors.json` keeps (`errorwatch::Seen`): every signature seen, per component.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct Seen {
-    /// Component -> signatures.
-    #[serde(default)]
-    pub components: BTreeMap<String, Vec<String>>,
-}
+use crate::errorwatch::Seen;
 
 /// One new error signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -308,16 +361,78 @@ pub(crate) struct NewError {
     pub component: String,
     /// Its signature.
     pub signature: String,
-    /// How many lines, when recorded.
+    /// How many lines in this cycle, when recorded.
     pub count: Option<u64>,
     /// The first of them, when recorded.
     pub first_line: Option<String>,
 }
 
-/// The signatures of `now` that `before` lacks (all of them without a
-/// previous healthy cycle), with counts and first lines from the cycle's
-/// error text (`COMPONENT: Nx LINE` lines) where it has them.
-pub(crate) fn new_errors(now: &Seen, before: Option<&Seen>, error: Option<&str>) -> Vec<NewError> {
+/// One component's errors in a cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ComponentErrors {
+    /// The component.
+    pub component: String,
+    /// Its new signatures, in order of first appearance.
+    pub new: Vec<NewError>,
+    /// Error lines whose signature the baseline had (`None`: not recorded).
+    pub known: Option<u64>,
+    /// Why its window could not be read.
+    pub error: Option<String>,
+}
+
+/// The error watch's findings for a cycle, per component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ErrorsView {
+    /// The previous healthy cycle compared with (none: every error is new).
+    pub baseline: Option<i64>,
+    /// Per watched component.
+    pub components: Vec<ComponentErrors>,
+    /// Whether counts, first lines and known totals were recorded by the
+    /// cycle (or reconstructed for an older one).
+    pub recorded: bool,
+}
+
+impl ErrorsView {
+    /// Every new signature, component by component.
+    pub fn new_errors(&self) -> impl Iterator<Item = &NewError> {
+        self.components.iter().flat_map(|c| c.new.iter())
+    }
+}
+
+/// The view of a cycle whose `errors.json` has the detail (`None` for an
+/// older file).
+pub(crate) fn recorded_errors(seen: &Seen) -> Option<ErrorsView> {
+    let detail = seen.detail.as_ref()?;
+    Some(ErrorsView {
+        baseline: seen.baseline,
+        recorded: true,
+        components: detail
+            .iter()
+            .map(|(comp, d)| ComponentErrors {
+                component: comp.clone(),
+                new: d
+                    .groups
+                    .iter()
+                    .filter(|g| g.new)
+                    .map(|g| NewError {
+                        component: comp.clone(),
+                        signature: g.signature.clone(),
+                        count: Some(g.count),
+                        first_line: Some(g.first_line.clone()),
+                    })
+                    .collect(),
+                known: Some(d.known),
+                error: d.error.clone(),
+            })
+            .collect(),
+    })
+}
+
+/// For an older `errors.json` (signatures only): the signatures of `now`
+/// that `before` (the previous healthy cycle's file, `baseline`) lacks, all
+/// of them without one, with counts and first lines from the cycle's error
+/// text (`COMPONENT: Nx LINE` lines) where it has them.
+pub(crate) fn new_errors(now: &Seen, before: Option<(i64, &Seen)>, error: Option<&str>) -> ErrorsView {
     let mut known: BTreeMap<(String, String), (u64, String)> = BTreeMap::new();
     for line in error.unwrap_or("").lines() {
         let Some((comp, rest)) = line.trim().split_once(": ") else {
@@ -334,38 +449,68 @@ pub(crate) fn new_errors(now: &Seen, before: Option<&Seen>, error: Option<&str>)
                 .or_insert((n, first.to_string()));
         }
     }
-    let mut out = Vec::new();
+    let mut components = Vec::new();
     for (comp, sigs) in &now.components {
         let old: BTreeSet<&String> = before
-            .and_then(|b| b.components.get(comp))
+            .and_then(|b| b.1.components.get(comp))
             .map(|v| v.iter().collect())
             .unwrap_or_default();
-        for sig in sigs.iter().filter(|s| !old.contains(s)) {
-            let rec = known.get(&(comp.clone(), sig.clone()));
-            out.push(NewError {
-                component: comp.clone(),
-                signature: sig.clone(),
-                count: rec.map(|r| r.0),
-                first_line: rec.map(|r| r.1.clone()),
-            });
-        }
+        let new = sigs
+            .iter()
+            .filter(|s| !old.contains(s))
+            .map(|sig| {
+                let rec = known.get(&(comp.clone(), sig.clone()));
+                NewError {
+                    component: comp.clone(),
+                    signature: sig.clone(),
+                    count: rec.map(|r| r.0),
+                    first_line: rec.map(|r| r.1.clone()),
+                }
+            })
+            .collect();
+        components.push(ComponentErrors {
+            component: comp.clone(),
+            new,
+            known: None,
+            error: None,
+        });
     }
-    out
+    ErrorsView {
+        baseline: before.map(|b| b.0),
+        components,
+        recorded: false,
+    }
 }
 
-/// The "New errors" section: `None` when the error watch did not run.
-pub(crate) fn render_new_errors(h: &mut Html, errors: Option<&[NewError]>, baseline: Option<i64>) {
+fn or_not_recorded(h: &mut Html, n: Option<u64>) {
+    match n {
+        Some(n) => {
+            h.num(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        None => {
+            h.raw("<span class=\"muted\">not recorded</span>");
+        }
+    }
+}
+
+/// The "New errors" section: `None` when the error watch did not run;
+/// `note` says why its record could not be read.
+pub(crate) fn render_new_errors(h: &mut Html, view: Option<&ErrorsView>, note: Option<&str>) {
     h.raw("<h2 id=\"new-errors\">New errors</h2>");
-    let Some(errors) = errors else {
+    if let Some(n) = note {
+        h.raw("<p class=\"muted\">").text(n).raw("</p>");
+    }
+    let Some(view) = view else {
         h.raw("<p>None: the error watch did not run in this cycle (no watched component, or no verify stage).</p>");
         return;
     };
-    let against = match baseline {
+    let against = match view.baseline {
         Some(b) => format!("the previous healthy cycle #{b}"),
         None => "no previous healthy cycle, so every error is new".to_string(),
     };
-    if errors.is_empty() {
-        match baseline {
+    let total = view.new_errors().count();
+    if total == 0 {
+        match view.baseline {
             Some(b) => {
                 h.raw("<p>None: every error line's signature was seen in the previous healthy cycle #")
                     .num(b)
@@ -375,34 +520,54 @@ pub(crate) fn render_new_errors(h: &mut Html, errors: Option<&[NewError]>, basel
                 h.raw("<p>None: no error line in the watched logs.</p>");
             }
         }
+    } else {
+        h.raw("<table class=\"new-errors\"><caption>Error signatures in the logs that are new (compared with ")
+            .text(&against)
+            .raw(")</caption><thead><tr><th scope=\"col\">Component</th><th scope=\"col\">Count</th>")
+            .raw("<th scope=\"col\">First line</th><th scope=\"col\">Signature</th></tr></thead><tbody>");
+        for e in view.new_errors() {
+            h.raw("<tr class=\"new-error\"><th scope=\"row\">")
+                .text(&e.component)
+                .raw("</th><td>");
+            or_not_recorded(h, e.count);
+            h.raw("</td><td>");
+            match &e.first_line {
+                Some(l) => {
+                    h.raw("<code>").text(l).raw("</code>");
+                }
+                None => {
+                    h.raw("<span class=\"muted\">not recorded</span>");
+                }
+            }
+            h.raw("</td><td><code>").text(&e.signature).raw("</code></td></tr>");
+        }
+        h.raw("</tbody></table>");
+    }
+    if view.components.is_empty() {
         return;
     }
-    h.raw("<table class=\"new-errors\"><caption>Error signatures in the logs that are new (compared with ")
-        .text(&against)
-        .raw(")</caption><thead><tr><th scope=\"col\">Component</th><th scope=\"col\">Count</th>")
-        .raw("<th scope=\"col\">First line</th><th scope=\"col\">Signature</th></tr></thead><tbody>");
-    for e in errors {
-        h.raw("<tr><th scope=\"row\">").text(&e.component).raw("</th><td>");
-        match e.count {
-            Some(n) => {
-                h.num(i64::try_from(n).unwrap_or(i64::MAX));
-            }
-            None => {
-                h.raw("<span class=\"muted\">not recorded</span>");
-            }
-        }
+    h.raw("<table class=\"error-watch\"><caption>Per watched component</caption><thead><tr>")
+        .raw("<th scope=\"col\">Component</th><th scope=\"col\">New signatures</th>")
+        .raw("<th scope=\"col\">Lines of new errors</th><th scope=\"col\">Known error lines (total)</th></tr></thead><tbody>");
+    for c in &view.components {
+        h.raw("<tr class=\"watched\"><th scope=\"row\">")
+            .text(&c.component)
+            .raw("</th><td>")
+            .num(i64::try_from(c.new.len()).unwrap_or(i64::MAX))
+            .raw("</td><td>");
+        let lines: Option<u64> = c.new.iter().map(|e| e.count).sum();
+        or_not_recorded(h, if c.new.is_empty() { Some(0) } else { lines });
         h.raw("</td><td>");
-        match &e.first_line {
-            Some(l) => {
-                h.raw("<code>").text(l).raw("</code>");
-            }
-            None => {
-                h.raw("<span class=\"muted\">not recorded</span>");
-            }
+        or_not_recorded(h, c.known);
+        if let Some(e) = &c.error {
+            h.raw(" <span class=\"bad\">window unreadable: ").text(e).raw("</span>");
         }
-        h.raw("</td><td><code>").text(&e.signature).raw("</code></td></tr>");
+        h.raw("</td></tr>");
     }
     h.raw("</tbody></table>");
+    if !view.recorded {
+        h.raw("<p class=\"muted\">This cycle predates recorded error counts: counts and first lines are known only where the cycle's error lists them.</p>");
+    }
 }
 
 /// One run of a culprit search: its run number, the units it deployed, its cycle.
@@ -505,6 +670,37 @@ fn read_small(path: &std::path::Path, max: u64) -> Result<Option<String>, String
     }
 }
 
+/// The gate rows of a cycle from before `gates.json`: its `gate:NAME`
+/// stage rows, each query rebuilt as the engine resolves it from the gate
+/// as configured now.
+fn config_gate_rows(s: &Shared, c: &CycleRecord, stages: &[StageRecord]) -> Vec<GateRow> {
+    let slot = s
+        .app
+        .config
+        .lookup_instances(&c.environment)
+        .ok()
+        .and_then(|i| i.into_iter().find(|i| i.name == c.environment))
+        .and_then(|i| i.slot)
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    let cycle = c.id.to_string();
+    let manifest = c.manifest.clone().unwrap_or_default();
+    gate_rows(stages, |name, component| {
+        let g = s.app.config.gates.iter().find(|g| g.name == name)?;
+        Some(greenroom_core::gate::resolve_query(
+            &g.query,
+            &[
+                ("environment", c.environment.as_str()),
+                ("instance", c.environment.as_str()),
+                ("slot", slot.as_str()),
+                ("cycle", cycle.as_str()),
+                ("manifest", manifest.as_str()),
+                ("component", component.unwrap_or_default()),
+            ],
+        ))
+    })
+}
+
 /// The gate-result sections of cycle `c` (suites, metric gates, new
 /// errors, culprit search), read and rendered. `search` are the `search`
 /// decisions that name the cycle.
@@ -530,54 +726,46 @@ pub(crate) async fn load(
     };
     render_suites(&mut h, &suite_rows(&summary, stages), note.as_deref());
 
-    // Metric gates, with the query as the engine resolves it.
-    let slot = s
-        .app
-        .config
-        .lookup_instances(&c.environment)
-        .ok()
-        .and_then(|i| i.into_iter().find(|i| i.name == c.environment))
-        .and_then(|i| i.slot)
-        .map(|n| n.to_string())
-        .unwrap_or_default();
-    let cycle = c.id.to_string();
-    let manifest = c.manifest.clone().unwrap_or_default();
-    let gates = gate_rows(stages, |name, component| {
-        let g = s.app.config.gates.iter().find(|g| g.name == name)?;
-        Some(greenroom_core::gate::resolve_query(
-            &g.query,
-            &[
-                ("environment", c.environment.as_str()),
-                ("instance", c.environment.as_str()),
-                ("slot", slot.as_str()),
-                ("cycle", cycle.as_str()),
-                ("manifest", manifest.as_str()),
-                ("component", component.unwrap_or_default()),
-            ],
-        ))
-    });
-    render_gates(&mut h, &gates);
-
-    // New errors, against the previous healthy cycle's signatures.
-    let read_seen = |id: i64| -> Option<Seen> {
-        let text = read_small(&s.app.paths.cycle_dir(id).join("errors.json"), MAX_JUNIT).ok()??;
-        serde_json::from_str(&text).ok()
+    // Metric gates: as the cycle recorded them, or (an older cycle) from
+    // its stage rows with the query rebuilt from the configuration.
+    let (recorded, gates_note) = match crate::gates::read_recorded(&crate::gates::recorded_path(&dir)) {
+        Ok(r) => (r, None),
+        Err(e) => (None, Some(format!("The cycle's gate record cannot be shown: {e}"))),
     };
+    let gates = match &recorded {
+        Some(r) => recorded_gate_rows(r),
+        None => config_gate_rows(s, c, stages),
+    };
+    render_gates(&mut h, &gates, gates_note.as_deref());
+
+    // New errors: as the cycle recorded them, or (an older file) against
+    // the previous healthy cycle's signatures.
+    let read_seen = |id: i64| crate::errorwatch::read_seen(&crate::errorwatch::seen_path(&s.app.paths.cycle_dir(id)));
     match read_seen(c.id) {
-        Some(seen) => {
-            let earlier = s
-                .app
-                .store
-                .cycles(Some(std::slice::from_ref(&c.environment)), LOOK_BACK)
-                .await?;
-            let baseline = earlier
-                .iter()
-                .filter(|x| x.id < c.id && x.kind == "deploy" && x.result == "succeeded")
-                .find_map(|x| read_seen(x.id).map(|b| (x.id, b)));
-            let errors = new_errors(&seen, baseline.as_ref().map(|b| &b.1), c.error.as_deref());
-            render_new_errors(&mut h, Some(&errors), baseline.map(|b| b.0));
+        Ok(Some(seen)) => {
+            let view = match recorded_errors(&seen) {
+                Some(v) => v,
+                None => {
+                    let earlier = s
+                        .app
+                        .store
+                        .cycles(Some(std::slice::from_ref(&c.environment)), LOOK_BACK)
+                        .await?;
+                    let baseline = earlier
+                        .iter()
+                        .filter(|x| x.id < c.id && x.kind == "deploy" && x.result == "succeeded")
+                        .find_map(|x| read_seen(x.id).ok().flatten().map(|b| (x.id, b)));
+                    new_errors(&seen, baseline.as_ref().map(|(id, b)| (*id, b)), c.error.as_deref())
+                }
+            };
+            render_new_errors(&mut h, Some(&view), None);
         }
-        None => render_new_errors(&mut h, None, None),
+        Ok(None) => render_new_errors(&mut h, None, None),
+        Err(e) => render_new_errors(
+            &mut h,
+            None,
+            Some(&format!("The cycle's error watch record cannot be shown: {e}")),
+        ),
     }
 
     // Culprit search: its decisions and its runs (on environments the viewer may view).
@@ -722,39 +910,132 @@ mod tests {
         });
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].query.as_deref(), Some("rate(x{c=\"ogr\"}[5m])"));
-        let s = rendered(|h| render_gates(h, &rows));
+        assert!(!rows[0].recorded);
+        let s = rendered(|h| render_gates(h, &rows, None));
         assert!(s.contains("rate(x{c=&quot;ogr&quot;}[5m])"), "{s}");
         assert!(s.contains("{job=&quot;a&quot;} 0.9"), "{s}");
         assert!(s.contains("not configured any more"), "{s}");
+        assert!(s.contains("from the current configuration"), "{s}");
         assert!(s.contains("badge bad"), "{s}");
-        let none = rendered(|h| render_gates(h, &[]));
+        let none = rendered(|h| render_gates(h, &[], None));
         assert!(none.contains("None"), "{none}");
     }
 
     #[test]
-    fn new_errors_are_the_signatures_the_baseline_lacks() {
+    fn recorded_gates_show_the_query_as_sent_and_the_values() {
+        use crate::gates::{GateReport, Recorded};
+        use greenroom_core::gate::Sample;
+        let rec: Recorded = serde_json::from_value(serde_json::json!({
+            "cycle": 4,
+            "gates": [{
+                "name": "errors", "tier": "blocking", "when": "deploy", "component": "ogr",
+                "query": "sum(rate(e{env=\"dev-1\"}[5m]))", "pass": "< 1",
+                "values": [{"metric": {"job": "o\"gr"}, "value": "3"}],
+                "result": "failed", "reason": "1 of 1 series not < 1", "duration_ms": 12
+            }]
+        }))
+        .expect("recorded");
+        let rows = recorded_gate_rows(&rec);
+        assert_eq!(rows.len(), 1);
+        assert!(rows[0].recorded);
+        assert_eq!(rows[0].when.as_deref(), Some("deploy"));
+        assert_eq!(rows[0].values, vec![("{job=\"o\\\"gr\"}".to_string(), "3".to_string())]);
+        let s = rendered(|h| render_gates(h, &rows, Some("note <x>")));
+        assert!(s.contains("sum(rate(e{env=&quot;dev-1&quot;}[5m]))"), "{s}");
+        assert!(!s.contains("current configuration"), "{s}");
+        assert!(
+            s.contains("<ul class=\"values\"><li><code>{job=&quot;o\\&quot;gr&quot;}</code> 3</li></ul>"),
+            "{s}"
+        );
+        assert!(s.contains("note &lt;x&gt;"), "{s}");
+        // The same report type the engine writes.
+        let back = GateReport {
+            values: vec![Sample {
+                metric: BTreeMap::new(),
+                value: "1".into(),
+            }],
+            ..rec.gates[0].clone()
+        };
+        assert_eq!(labels(&back.values[0].metric), "{}");
+    }
+
+    #[test]
+    fn new_errors_of_an_old_file_are_the_signatures_the_baseline_lacks() {
         let now: Seen = serde_json::from_str(
             r#"{"cycle": 9, "components": {"ogr": ["ERROR old", "ERROR Foreign key <n> <x>"], "db": ["FATAL y"]}}"#,
         )
         .expect("seen");
         let before: Seen = serde_json::from_str(r#"{"cycle": 7, "components": {"ogr": ["ERROR old"]}}"#).expect("seen");
+        assert!(recorded_errors(&now).is_none(), "an old file has no detail");
         let error = "1 new error in the logs (vs the previous healthy cycle):\n  ogr: 3x ERROR Foreign key 42 <x>";
-        let new = new_errors(&now, Some(&before), Some(error));
+        let view = new_errors(&now, Some((7, &before)), Some(error));
+        let new: Vec<&NewError> = view.new_errors().collect();
         assert_eq!(new.len(), 2, "{new:?}");
         assert_eq!(new[0].component, "db");
         assert_eq!(new[0].count, None);
         assert_eq!(new[1].count, Some(3));
         assert_eq!(new[1].first_line.as_deref(), Some("ERROR Foreign key 42 <x>"));
-        let s = rendered(|h| render_new_errors(h, Some(&new), Some(7)));
+        let s = rendered(|h| render_new_errors(h, Some(&view), None));
         assert!(
             s.contains("cycle #7") && s.contains("ERROR Foreign key 42 &lt;x&gt;"),
             "{s}"
         );
-        assert!(s.contains("not recorded"), "{s}");
+        assert!(
+            s.contains("not recorded") && s.contains("predates recorded error counts"),
+            "{s}"
+        );
         // Without a baseline every signature is new.
-        assert_eq!(new_errors(&now, None, None).len(), 3);
+        assert_eq!(new_errors(&now, None, None).new_errors().count(), 3);
         let off = rendered(|h| render_new_errors(h, None, None));
         assert!(off.contains("None"), "{off}");
+    }
+
+    #[test]
+    fn new_errors_of_a_new_file_have_counts_first_lines_and_known_totals() {
+        let seen: Seen = serde_json::from_value(serde_json::json!({
+            "cycle": 9,
+            "components": {"ogr": ["ERROR old", "ERROR fk <n>"], "db": ["FATAL y"]},
+            "baseline": 7,
+            "detail": {
+                "ogr": {"window": "tests", "known": 14, "groups": [
+                    {"signature": "ERROR old", "count": 14, "first_line": "ERROR old", "new": false},
+                    {"signature": "ERROR fk <n>", "count": 2, "first_line": "ERROR fk 42 <script>", "new": true}
+                ]},
+                "db": {"window": "deploy+tests", "known": 0, "groups": [
+                    {"signature": "FATAL y", "count": 1, "first_line": "FATAL y", "new": true}
+                ]},
+                "api": {"window": "tests", "error": "`logs` exited with status 1"}
+            }
+        }))
+        .expect("seen");
+        let view = recorded_errors(&seen).expect("detail");
+        assert!(view.recorded);
+        assert_eq!(view.baseline, Some(7));
+        let new: Vec<&NewError> = view.new_errors().collect();
+        assert_eq!(new.len(), 2);
+        assert_eq!((new[1].component.as_str(), new[1].count), ("ogr", Some(2)));
+        let ogr = view.components.iter().find(|c| c.component == "ogr").expect("ogr");
+        assert_eq!(ogr.known, Some(14));
+        let s = rendered(|h| render_new_errors(h, Some(&view), None));
+        assert!(
+            s.contains("ERROR fk 42 &lt;script&gt;") && !s.contains("<script>"),
+            "{s}"
+        );
+        assert!(
+            s.contains("<tr class=\"watched\"><th scope=\"row\">ogr</th><td>1</td><td>2</td><td>14</td></tr>"),
+            "{s}"
+        );
+        assert!(s.contains("window unreadable: `logs` exited with status 1"), "{s}");
+        assert!(!s.contains("not recorded"), "{s}");
+        // Nothing new: the known totals are still shown.
+        let quiet: Seen = serde_json::from_value(serde_json::json!({
+            "cycle": 10, "components": {"ogr": ["ERROR old"]}, "baseline": 9,
+            "detail": {"ogr": {"window": "tests", "known": 5, "groups": [
+                {"signature": "ERROR old", "count": 5, "first_line": "ERROR old", "new": false}]}}
+        }))
+        .expect("seen");
+        let s = rendered(|h| render_new_errors(h, recorded_errors(&quiet).as_ref(), None));
+        assert!(s.contains("None: every error line") && s.contains("<td>5</td>"), "{s}");
     }
 
     fn cycle(id: i64, request: &str) -> CycleRecord {
