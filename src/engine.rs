@@ -1513,6 +1513,40 @@ enum DeployOutcome {
     Halted(&'static str, String),
 }
 
+/// Targets that left the fleet (a smaller `instances`, a host removed from
+/// `targets`, no fleet any more) stop what they ran, so nothing keeps
+/// running that no target is responsible for.
+async fn retire_dropped_targets(cx: &Cycle<'_>) -> anyhow::Result<()> {
+    let app = cx.app;
+    let prefix = format!("{}#", cx.inst.name);
+    for place in app.store.deployed_places(&prefix).await? {
+        let (_, target) = greenroom_core::fleet::split_key(&place);
+        let kept = target.is_some_and(|t| cx.env.fleet.as_ref().is_some_and(|f| f.target(t).is_some()));
+        if kept {
+            continue;
+        }
+        for d in app.store.deployed(&place).await? {
+            if d.state == "stopped" {
+                continue;
+            }
+            let mut user = Duration::ZERO;
+            stop_deployed(app, cx.env, &cx.driver, &d, &mut user)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot stop {} on {place}, a target no longer in the fleet",
+                        d.component
+                    )
+                })?;
+            cx.reporter.note(&format!(
+                "stopped {} on {place}: the target is no longer in the fleet",
+                d.component
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The deploy stage: every component whose action is `deploy`, in
 /// dependency order (rollback order for a rollback); the first failure
 /// stops it, the rest are recorded as not reached.
@@ -1528,6 +1562,7 @@ async fn deploy_all(
         Some(_) => plan::rollback_order(&app.config, cx.env),
         None => plan::deploy_order(&app.config, cx.env),
     };
+    retire_dropped_targets(cx).await?;
     if let Some(fleet) = &cx.env.fleet {
         return deploy_fleet(cx, fleet, &order, records, reports, endpoints).await;
     }

@@ -197,6 +197,28 @@ fn a_failing_canary_halts_the_rollout_and_every_target_says_what_it_runs() {
         "{again:#}"
     );
 
+    // A smaller fleet: the targets that left it stop what they ran.
+    let st = sb.status("fleet");
+    let dropped: Vec<String> = Sandbox::component(&st, "ogr")["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .filter(|t| t["target"] == "t3" || t["target"] == "t4")
+        .map(|t| t["url"].as_str().expect("url").to_string())
+        .collect();
+    assert_eq!(dropped.len(), 2, "{st:#}");
+    let text = std::fs::read_to_string(&sb.config).expect("config");
+    sb.write_config(&text.replace("instances = 4\n", "instances = 2\n"));
+    let smaller = sb.json(&["deploy", "--env", "fleet", "--release"]);
+    assert_eq!(smaller["result"], "succeeded", "{smaller:#}");
+    for url in &dropped {
+        assert!(
+            http_get(url).is_none(),
+            "{url} still answers after its target left the fleet"
+        );
+    }
+    assert_eq!(served(&sb), vec![Some(c4.clone()); 2]);
+
     sb.ok(&["stop", "--env", "fleet"]);
     let st = sb.status("fleet");
     assert!(
@@ -205,5 +227,10 @@ fn a_failing_canary_halts_the_rollout_and_every_target_says_what_it_runs() {
             .all(|(_, state, _)| state == "stopped"),
         "{st:#}"
     );
-    assert_eq!(served(&sb), vec![None; 4]);
+    assert_eq!(served(&sb), vec![None; 2]);
+    assert!(
+        common::procs_under(&sb.state).is_empty(),
+        "processes left: {:?}",
+        common::procs_under(&sb.state)
+    );
 }

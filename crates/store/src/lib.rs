@@ -1333,6 +1333,22 @@ impl Store {
             .collect()
     }
 
+    /// The places with a record of what runs whose name starts with
+    /// `prefix` (a fleet's targets: `INSTANCE#`), in name order.
+    pub async fn deployed_places(&self, prefix: &str) -> Result<Vec<String>> {
+        // `substr`, not LIKE: names may hold `_`, a LIKE wildcard.
+        let rows = sqlx::query(
+            "SELECT DISTINCT environment FROM deployed WHERE substr(environment, 1, length($1)) = $1 ORDER BY environment",
+        )
+        .bind(prefix)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read deployed places"))?;
+        rows.iter()
+            .map(|r| r.try_get("environment").map_err(q("read deployed places")))
+            .collect()
+    }
+
     /// Records what runs for one component (replacing the previous record).
     pub async fn set_deployed(&self, d: &Deployed) -> Result<()> {
         sqlx::query(

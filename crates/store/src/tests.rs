@@ -335,7 +335,22 @@ async fn cycles_stages_components_and_deployed(db: Db) {
         updated_at: 9,
     };
     s.set_deployed(&d).await.expect("deployed");
-    assert_eq!(s.deployed("staging").await.expect("read"), vec![d]);
+    assert_eq!(s.deployed("staging").await.expect("read"), vec![d.clone()]);
+    // A fleet's targets are found by the instance's prefix (`_` is no wildcard).
+    for place in ["staging#t3", "staging#t2", "stagingx#t1", "st_ging#t1"] {
+        s.set_deployed(&Deployed {
+            environment: place.into(),
+            ..d.clone()
+        })
+        .await
+        .expect("deployed");
+    }
+    assert_eq!(
+        s.deployed_places("staging#").await.expect("places"),
+        ["staging#t2", "staging#t3"]
+    );
+    assert_eq!(s.deployed_places("st_ging#").await.expect("places"), ["st_ging#t1"]);
+    assert!(s.deployed_places("stag#").await.expect("places").is_empty());
     s.set_environment_manifest("staging", Some("abc"), id, 9)
         .await
         .expect("env");
