@@ -46,6 +46,27 @@ fn send(port: u16, body: &[u8]) {
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
 }
 
+/// A dashboard page of a PR, signed in as the viewer (curl keeps the cookie).
+fn pr_page(sb: &Sandbox, port: u16, pr: &str) -> String {
+    let jar = sb.root.join("cookies.txt");
+    let base = format!("http://127.0.0.1:{port}");
+    let login = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "20", "-o", "/dev/null", "-w", "%{http_code}", "-c"])
+        .arg(&jar)
+        .args(["--data-urlencode", "token=watcher-token-71", &format!("{base}/login")])
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&login.stdout), "303", "{login:?}");
+    let page = std::process::Command::new("curl")
+        .args(["-fsS", "--max-time", "20", "-b"])
+        .arg(&jar)
+        .arg(format!("{base}/pr/{pr}"))
+        .output()
+        .expect("curl");
+    assert!(page.status.success(), "{page:?}");
+    String::from_utf8_lossy(&page.stdout).into_owned()
+}
+
 fn listed(sb: &Sandbox) -> Vec<String> {
     sb.json(&["env", "list"])
         .as_array()
@@ -66,7 +87,8 @@ fn profiles_make_environments_and_previews_that_go_away() {
     let index = 71;
     let profile = "\n[[environment]]\nname = \"1k\"\nslots = 2\ncomponents = [\"ogr\", \"packit-service\"]\n\
                    [environment.profile]\nttl = \"1h\"\npreview = true\nversions = { ogr = \"tag:v1.0.0\" }\n\n\
-                   [github]\nwebhook_secret = \"file:@ROOT@/hook.secret\"\n";
+                   [github]\nwebhook_secret = \"file:@ROOT@/hook.secret\"\n\n\
+                   [[user]]\nname = \"watcher\"\ntoken = \"file:@ROOT@/watcher.token\"\nrole = \"viewer\"\n";
     let sb = Sandbox::with(
         index,
         Options {
@@ -88,6 +110,7 @@ fn profiles_make_environments_and_previews_that_go_away() {
         );
     sb.write_config(&text);
     std::fs::write(sb.root.join("hook.secret"), SECRET).expect("secret");
+    std::fs::write(sb.root.join("watcher.token"), "watcher-token-71").expect("token");
 
     // An environment from the profile: its versions, under its name.
     let made = sb.json(&[
@@ -157,6 +180,12 @@ fn profiles_make_environments_and_previews_that_go_away() {
 
     // The PR closes: the server destroys its preview.
     let server = serve(&sb, index);
+    // The PR's dashboard page shows its preview.
+    let page = pr_page(&sb, server_port(index), "greenroom-sandbox/ogr/1");
+    assert!(
+        page.contains("Preview environment") && page.contains("pr-ogr-1") && page.contains("1k-2"),
+        "{page}"
+    );
     send(server_port(index), &closed_payload("greenroom-sandbox/ogr", 1));
     wait_until("the preview to go", || {
         (!listed(&sb).iter().any(|l| l.starts_with("pr-ogr-1"))).then_some(())

@@ -1271,6 +1271,35 @@ pub async fn pr(
         h.raw("</ul>");
     }
 
+    // Its preview environments (issue #5 point 3).
+    let previews: Vec<_> = s
+        .app
+        .store
+        .ephemerals()
+        .await?
+        .into_iter()
+        .filter(|e| {
+            e.pr.as_deref()
+                .is_some_and(|p| crate::ephemeral::pr_matches(p, &repo, number))
+                && v.may_view(&s, &e.slot)
+        })
+        .collect();
+    if !previews.is_empty() {
+        h.raw("<h2>Preview environment</h2><ul>");
+        for e in &previews {
+            h.raw("<li>")
+                .link(&format!("/#env-{}", url_part(&e.slot)), &e.name)
+                .raw(" (profile ")
+                .text(&e.profile)
+                .raw(", slot ")
+                .text(&e.slot)
+                .raw("), until ")
+                .time(e.expires_at, now)
+                .raw("</li>");
+        }
+        h.raw("</ul>");
+    }
+
     // Manifests and cycles that carried it (the newest cycles).
     h.raw("<h2>Cycles with it</h2>");
     let names = visible_instances(&s, &v, None)?;
