@@ -53,7 +53,7 @@ struct Known {
 }
 
 /// The configured users with their tokens' digests (never the tokens).
-pub struct Users(Vec<Known>);
+pub struct Users(Vec<Known>, [u8; 32]);
 
 impl std::fmt::Debug for Users {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -64,6 +64,31 @@ impl std::fmt::Debug for Users {
 
 fn digest(token: &[u8]) -> [u8; 32] {
     Sha256::digest(token).into()
+}
+
+/// SHA-256 of an API token (what a dashboard session keeps of it).
+pub fn token_digest(token: &str) -> [u8; 32] {
+    digest(token.trim().as_bytes())
+}
+
+/// The `Authorization` scheme of the dashboard's in-process API calls.
+const INTERNAL: &str = "GreenroomSession";
+
+/// Lower-case hex.
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// 32 bytes from 64 hex digits.
+pub(crate) fn unhex(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 || !s.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 /// Equality of two digests without an early exit.
@@ -102,7 +127,41 @@ impl Users {
                 digest: d,
             });
         }
-        Ok(Users(out))
+        // The dashboard's in-process calls prove themselves with this key
+        // (`internal_authorization`): random per server, never shown.
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness for the session key: {e}"))?;
+        Ok(Users(out, key))
+    }
+
+    /// The user whose token has this digest (a dashboard session's).
+    pub(crate) fn find_digest(&self, d: &[u8; 32]) -> Option<&User> {
+        let mut found = None;
+        for k in &self.0 {
+            if same(&k.digest, d) && found.is_none() {
+                found = Some(&k.user);
+            }
+        }
+        found
+    }
+
+    /// The `Authorization` value with which the dashboard calls this API in
+    /// process for a signed-in user (identified by the digest of the token
+    /// they signed in with): `GreenroomSession KEY DIGEST`, hex. The key is
+    /// random per server and never leaves it, so no outside request can
+    /// present it; the API treats it exactly as that user's bearer token.
+    pub(crate) fn internal_authorization(&self, token_digest: &[u8; 32]) -> String {
+        format!("{INTERNAL} {} {}", hex(&self.1), hex(token_digest))
+    }
+
+    /// The user an [`Users::internal_authorization`] value names.
+    fn find_internal(&self, value: &str) -> Option<&User> {
+        let (key, d) = value.split_once(' ')?;
+        let (key, d) = (unhex(key)?, unhex(d)?);
+        if !same(&key, &self.1) {
+            return None;
+        }
+        self.find_digest(&d)
     }
 
     /// The user a presented token belongs to. Every user's digest is
@@ -183,6 +242,12 @@ fn user<'a>(s: &'a Shared, headers: &HeaderMap) -> Result<&'a User, Fail> {
     let v = v
         .to_str()
         .map_err(|_| unauthorized("the Authorization header is not text"))?;
+    if let Some(rest) = v.strip_prefix(INTERNAL).and_then(|r| r.strip_prefix(' ')) {
+        return s
+            .users
+            .find_internal(rest)
+            .ok_or_else(|| unauthorized("the dashboard session is no longer valid: sign in again"));
+    }
     let token = v
         .strip_prefix("Bearer ")
         .or_else(|| v.strip_prefix("bearer "))
@@ -235,8 +300,14 @@ fn require_global(who: &User, need: Role, what: &str) -> Result<(), Fail> {
     ))
 }
 
-/// The app acting as `who`: leases and cycles carry the user's name.
-fn as_user(app: &App, who: &User) -> App {
+/// The app acting as `who`: leases, cycles and the audit trail carry the
+/// user's name, and the surface: `dashboard` for the dashboard's in-process
+/// calls, `api` for the rest.
+fn as_user(app: &App, who: &User, headers: &HeaderMap) -> App {
+    let dashboard = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(INTERNAL));
     App {
         config: app.config.clone(),
         store: app.store.clone(),
@@ -245,7 +316,7 @@ fn as_user(app: &App, who: &User) -> App {
         holder: who.name.clone(),
         process: app.process.clone(),
         supervisor: app.supervisor.clone(),
-        surface: "api".into(),
+        surface: if dashboard { "dashboard" } else { "api" }.into(),
     }
 }
 
@@ -889,7 +960,7 @@ async fn deploy(
         rollback: None,
         retry_from: None,
     };
-    let app = as_user(&s.app, who);
+    let app = as_user(&s.app, who, &headers);
     cycle_answer("deploy", async move { engine::deploy(&app, &req, &Silent).await }).await
 }
 
@@ -952,7 +1023,7 @@ async fn rollback(
         dry_run: b.dry_run,
         force: b.force,
     };
-    let app = as_user(&s.app, who);
+    let app = as_user(&s.app, who, &headers);
     cycle_answer("rollback", async move {
         crate::rollback::rollback(&app, &req, &Silent).await
     })
@@ -986,7 +1057,7 @@ async fn promote(
         dry_run: b.dry_run,
         wait: false,
     };
-    let app = as_user(&s.app, who);
+    let app = as_user(&s.app, who, &headers);
     cycle_answer("promotion", async move {
         crate::promote::promote(&app, &req, &Silent).await
     })
@@ -1026,7 +1097,7 @@ async fn override_blockers(
         Some(d) => humantime::parse_duration(d)
             .map_err(|e| Fail(StatusCode::BAD_REQUEST, format!("`for`: `{d}` is not a duration ({e})")))?,
     };
-    let app = as_user(&s.app, who);
+    let app = as_user(&s.app, who, &headers);
     let o = crate::blockers::grant_override(&app, &name, &b.reason, ttl).await?;
     Ok(Json(o).into_response())
 }
@@ -1086,7 +1157,7 @@ async fn approve_cycle(
     } else {
         body_required(&bytes)?
     };
-    let app = as_user(&s.app, who);
+    let app = as_user(&s.app, who, &headers);
     let done = crate::approving::approve(&app, id, b.stage.as_deref(), b.reason.as_deref().unwrap_or("")).await?;
     Ok(Json(done).into_response())
 }
@@ -1114,7 +1185,7 @@ async fn retry_cycle(
     } else {
         body_required(&bytes)?
     };
-    let app = as_user(&s.app, who);
+    let app = as_user(&s.app, who, &headers);
     cycle_answer("retry", async move {
         crate::approving::retry(&app, id, b.from.as_deref(), &Silent).await
     })
@@ -1193,7 +1264,7 @@ async fn lease(
         .config
         .lookup_instances(&name)
         .map_err(|m| Fail(StatusCode::NOT_FOUND, m))?;
-    let app = as_user(&s.app, who);
+    let app = as_user(&s.app, who, &headers);
     let held = leasing::acquire(
         &app,
         &Ask {
@@ -1249,7 +1320,7 @@ async fn release(
         .config
         .lookup_instances(&name)
         .map_err(|m| Fail(StatusCode::NOT_FOUND, m))?;
-    let app = as_user(&s.app, who);
+    let app = as_user(&s.app, who, &headers);
     let mut released = Vec::new();
     let single = instances.len() == 1;
     for inst in &instances {
@@ -1286,7 +1357,9 @@ async fn pause(
     let who = user(&s, &headers)?;
     let b: PauseBody = body(&bytes, true)?;
     require(&s.app, who, &name, Role::Deployer)?;
-    Ok(Json(crate::pausing::pause(&s.app, &name, &who.name, &b.reason).await?))
+    Ok(Json(
+        crate::pausing::pause(&as_user(&s.app, who, &headers), &name, &who.name, &b.reason).await?,
+    ))
 }
 
 /// Resume scheduled cycles of an environment.
@@ -1303,7 +1376,9 @@ async fn resume(
 ) -> Answer<greenroom_store::PauseRecord> {
     let who = user(&s, &headers)?;
     require(&s.app, who, &name, Role::Deployer)?;
-    Ok(Json(crate::pausing::resume(&s.app, &name, &who.name).await?))
+    Ok(Json(
+        crate::pausing::resume(&as_user(&s.app, who, &headers), &name, &who.name).await?,
+    ))
 }
 
 /// Why a cancel was asked for.
@@ -1334,7 +1409,7 @@ async fn cancel_environment(
     require(&s.app, who, &name, Role::Deployer)?;
     let target = crate::cancelling::Target::Environment(name);
     Ok(Json(
-        crate::cancelling::cancel(&s.app, &target, &who.name, &b.reason).await?,
+        crate::cancelling::cancel(&as_user(&s.app, who, &headers), &target, &who.name, &b.reason).await?,
     ))
 }
 
@@ -1363,7 +1438,7 @@ async fn cancel_cycle(
     require(&s.app, who, &c.environment, Role::Deployer)?;
     let target = crate::cancelling::Target::Cycle(id);
     Ok(Json(
-        crate::cancelling::cancel(&s.app, &target, &who.name, &b.reason).await?,
+        crate::cancelling::cancel(&as_user(&s.app, who, &headers), &target, &who.name, &b.reason).await?,
     ))
 }
 
@@ -1485,6 +1560,15 @@ mod tests {
         let paths = doc["paths"].as_object().map(|p| p.len()).unwrap_or(0);
         assert_eq!(paths, 21, "{doc:#}");
         assert!(doc["openapi"].as_str().unwrap_or("").starts_with("3."));
+    }
+
+    #[test]
+    fn hex_round_trips_and_refuses_garbage() {
+        let d = digest(b"x");
+        assert_eq!(unhex(&hex(&d)), Some(d));
+        assert_eq!(unhex("00"), None);
+        assert_eq!(unhex(&"zz".repeat(32)), None);
+        assert_eq!(unhex(&"é".repeat(32)), None);
     }
 
     #[test]

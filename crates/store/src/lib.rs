@@ -2445,5 +2445,89 @@ impl Store {
     }
 }
 
+/// A dashboard sign-in (issue #7), as stored: digests only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// SHA-256 of the session id (the cookie's value), hex.
+    pub id: String,
+    /// The `[[user]]`.
+    pub user: String,
+    /// SHA-256 of the API token signed in with, hex.
+    pub token_digest: String,
+    /// The session's CSRF token.
+    pub csrf: String,
+    /// When it began.
+    pub created_at: Millis,
+    /// When it ends.
+    pub expires_at: Millis,
+}
+
+/// Dashboard sessions.
+impl Store {
+    /// Records a session; expired ones are removed, and beyond `keep` the
+    /// oldest go.
+    pub async fn put_session(&self, r: &SessionRecord, now: Millis, keep: i64) -> Result<()> {
+        sqlx::query("DELETE FROM dashboard_sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(q("prune sessions"))?;
+        sqlx::query(
+            "DELETE FROM dashboard_sessions WHERE created_at <= \
+             (SELECT created_at FROM dashboard_sessions ORDER BY created_at DESC LIMIT 1 OFFSET $1)",
+        )
+        .bind(keep.max(1) - 1)
+        .execute(&self.pool)
+        .await
+        .map_err(q("prune sessions"))?;
+        sqlx::query(
+            "INSERT INTO dashboard_sessions (id, user_name, token_digest, csrf, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&r.id)
+        .bind(&r.user)
+        .bind(&r.token_digest)
+        .bind(&r.csrf)
+        .bind(r.created_at)
+        .bind(r.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(q("write session"))?;
+        Ok(())
+    }
+
+    /// A session that has not ended by `now`.
+    pub async fn session(&self, id: &str, now: Millis) -> Result<Option<SessionRecord>> {
+        let row = sqlx::query("SELECT * FROM dashboard_sessions WHERE id = $1 AND expires_at > $2")
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read session"))?;
+        row.map(|r| {
+            let g = || q("read session");
+            Ok(SessionRecord {
+                id: r.try_get("id").map_err(g())?,
+                user: r.try_get("user_name").map_err(g())?,
+                token_digest: r.try_get("token_digest").map_err(g())?,
+                csrf: r.try_get("csrf").map_err(g())?,
+                created_at: r.try_get("created_at").map_err(g())?,
+                expires_at: r.try_get("expires_at").map_err(g())?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Ends a session.
+    pub async fn delete_session(&self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM dashboard_sessions WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(q("delete session"))?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests;

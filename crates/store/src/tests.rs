@@ -87,6 +87,7 @@ on_both!(
     a_cancel_is_recorded_once_and_only_on_running_cycles,
     retention_removes_old_cycles_but_keeps_the_newest_and_what_runs,
     pull_request_states_commands_and_comment_bodies,
+    dashboard_sessions_end_and_are_bounded,
 );
 
 fn me() -> HolderProcess {
@@ -1351,4 +1352,35 @@ async fn ephemeral_environments_take_a_slot_each(db: Db) {
     assert!(s.delete_ephemeral("review-42").await.expect("delete"));
     assert!(!s.delete_ephemeral("review-42").await.expect("delete again"));
     assert_eq!(s.ephemerals().await.expect("list"), vec![preview]);
+}
+
+async fn dashboard_sessions_end_and_are_bounded(db: Db) {
+    let (_d, s) = store(db).await;
+    let rec = |id: &str, at: Millis| SessionRecord {
+        id: id.into(),
+        user: "alice".into(),
+        token_digest: "ab".repeat(32),
+        csrf: "c".into(),
+        created_at: at,
+        expires_at: at + 100,
+    };
+    s.put_session(&rec("a", 10), 10, 3).await.expect("put");
+    assert_eq!(s.session("a", 50).await.expect("read"), Some(rec("a", 10)));
+    assert_eq!(s.session("a", 110).await.expect("read"), None, "ended");
+    assert_eq!(s.session("zz", 50).await.expect("read"), None);
+    // At most `keep`: the oldest go first.
+    for (i, id) in ["b", "c", "d"].iter().enumerate() {
+        s.put_session(&rec(id, 20 + i as i64), 20 + i as i64, 3)
+            .await
+            .expect("put");
+    }
+    assert_eq!(s.session("a", 50).await.expect("read"), None, "the oldest went");
+    for id in ["b", "c", "d"] {
+        assert!(s.session(id, 50).await.expect("read").is_some(), "{id}");
+    }
+    // Expired ones go on the next sign-in.
+    s.put_session(&rec("e", 500), 500, 3).await.expect("put");
+    assert_eq!(s.session("b", 0).await.expect("read"), None, "removed, not only hidden");
+    s.delete_session("e").await.expect("delete");
+    assert_eq!(s.session("e", 501).await.expect("read"), None);
 }

@@ -1,6 +1,7 @@
 //! Actions: `GET /confirm/{action}` asks for confirmation and a reason,
 //! `POST /actions/{action}` (CSRF token, same origin) sends the request to
-//! the JSON API (`/api/v1`, in process, with the user's own bearer token),
+//! the JSON API (`/api/v1`, in process, as the signed-in user: see
+//! `Users::internal_authorization`),
 //! so the API's role checks, recording and audit trail apply exactly as for
 //! the CLI. The dashboard only hides what the user's role does not allow;
 //! the API is what refuses.
@@ -193,7 +194,7 @@ pub async fn confirm(
     Query(t): Query<Target>,
 ) -> Result<Response, PageError> {
     let here = format!("/confirm/{}", url_part(&action));
-    let v = match signed_in(&s, &d, &headers, &here) {
+    let v = match signed_in(&s, &d, &headers, &here).await {
         Ok(v) => v,
         Err(r) => return Ok(*r),
     };
@@ -210,14 +211,14 @@ pub async fn confirm(
 /// Sends one request to the API as the user: `(status, JSON answer)`.
 async fn call_api(
     s: &Arc<Shared>,
-    token: &str,
+    authorization: &str,
     path: &str,
     body: serde_json::Value,
 ) -> anyhow::Result<(StatusCode, serde_json::Value)> {
     let req = Request::builder()
         .method(Method::POST)
         .uri(format!("/api/v1{path}"))
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::AUTHORIZATION, authorization)
         .header(header::CONTENT_TYPE, "application/json")
         // `Null` is no body (`resume` takes none).
         .body(if body.is_null() {
@@ -249,7 +250,7 @@ pub async fn act(
     Path(action): Path<String>,
     Form(f): Form<ActForm>,
 ) -> Result<Response, PageError> {
-    let Some(v) = d.sessions.viewer(&s, &headers) else {
+    let Some(v) = d.sessions.viewer(&s, &headers).await else {
         return Err(PageError(StatusCode::UNAUTHORIZED, "Sign in first.".into()));
     };
     check_csrf(&v, &headers, &f.csrf)?;
@@ -270,7 +271,7 @@ pub async fn act(
         *r.status_mut() = StatusCode::BAD_REQUEST;
         return Ok(r);
     }
-    let Some(token) = d.sessions.token(&v.session) else {
+    let Some(authorization) = d.sessions.authorization(&s, &v.session) else {
         return Err(PageError(StatusCode::UNAUTHORIZED, "Sign in again.".into()));
     };
     let e = url_part(&env);
@@ -313,7 +314,7 @@ pub async fn act(
             ));
         }
     };
-    let (status, answer) = call_api(&s, &token, &path, body).await?;
+    let (status, answer) = call_api(&s, &authorization, &path, body).await?;
     let new_cycle = answer.get("cycle").and_then(serde_json::Value::as_i64);
     if status.is_success() || (status == StatusCode::UNPROCESSABLE_ENTITY && new_cycle.is_some()) {
         let what = match cycle {

@@ -119,7 +119,7 @@ pub(super) async fn stopping() {
 
 /// `GET /events`.
 pub async fn events(State(s): State<Arc<Shared>>, Extension(d): Extension<Arc<Dash>>, headers: HeaderMap) -> Response {
-    if d.sessions.viewer(&s, &headers).is_none() {
+    if d.sessions.viewer(&s, &headers).await.is_none() {
         return StatusCode::UNAUTHORIZED.into_response();
     }
     let rx = d.changes.subscribe(&s);

@@ -334,7 +334,7 @@ pub async fn stream(
     Path((id, component, which)): Path<(i64, String, String)>,
     Query(q): Query<StreamQuery>,
 ) -> Response {
-    let Some(v) = d.sessions.viewer(&s, &headers) else {
+    let Some(v) = d.sessions.viewer(&s, &headers).await else {
         return plain(StatusCode::UNAUTHORIZED, "sign in first".into());
     };
     let (_, path) = match log_target(&s, &v, id, &component, &which).await {

@@ -214,8 +214,8 @@ impl IntoResponse for PageError {
 }
 
 /// The signed-in viewer, or a redirect to the sign-in page.
-pub(crate) fn signed_in(s: &Shared, d: &Dash, headers: &HeaderMap, here: &str) -> Result<Viewer, Box<Response>> {
-    match d.sessions.viewer(s, headers) {
+pub(crate) async fn signed_in(s: &Shared, d: &Dash, headers: &HeaderMap, here: &str) -> Result<Viewer, Box<Response>> {
+    match d.sessions.viewer(s, headers).await {
         Some(v) => Ok(v),
         None => {
             if headers.contains_key("x-greenroom-fragment") {

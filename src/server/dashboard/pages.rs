@@ -27,7 +27,7 @@ type Page = Result<Response, PageError>;
 
 macro_rules! viewer {
     ($s:expr, $d:expr, $headers:expr, $here:expr) => {
-        match signed_in(&$s, &$d, &$headers, $here) {
+        match signed_in(&$s, &$d, &$headers, $here).await {
             Ok(v) => v,
             Err(r) => return Ok(*r),
         }

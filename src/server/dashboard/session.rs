@@ -2,16 +2,19 @@
 //!
 //! A session is a random 256-bit id in the `greenroom_session` cookie
 //! (`HttpOnly; SameSite=Strict; Path=/`, `Secure` when `public_url` is
-//! https), mapped in memory to the user's name, a CSRF token and the API
-//! token the user signed in with (kept only to call the API on their
-//! behalf; never shown, logged or put in a cookie). Sessions last 12 hours
-//! and end with the server. Every form post carries the session's CSRF
-//! token, compared in constant time, and must come from this origin
-//! (`Origin` / `Sec-Fetch-Site`, when the browser sends them).
+//! https). The server keeps, in memory and in the store
+//! (`dashboard_sessions`, so sign-ins outlive a restart), only digests:
+//! SHA-256 of the id, the user's name, SHA-256 of the API token they signed
+//! in with, and a CSRF token. A session ends after 12 hours, on sign-out,
+//! or when its user's token changes (its digest no longer matches). Actions
+//! call the API in process as that user (`Users::internal_authorization`).
+//! Every form post carries the session's CSRF token, compared in constant
+//! time, and must come from this origin (`Origin` / `Sec-Fetch-Site`, when
+//! the browser sends them).
 
 use super::html::{self, Frame, Html};
 use super::{Dash, Viewer};
-use crate::server::Shared;
+use crate::server::{Shared, api};
 use axum::Extension;
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -19,7 +22,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "greenroom_session";
@@ -32,13 +35,14 @@ const MAX_SESSIONS: usize = 10_000;
 
 struct Session {
     user: String,
-    token: String,
+    token_digest: [u8; 32],
     csrf: String,
-    created: Instant,
+    /// When it ends (the app's clock).
+    expires_at: greenroom_core::time::Millis,
     notice: Option<String>,
 }
 
-/// The signed-in sessions (in memory).
+/// The signed-in sessions: the store's, cached in memory by id digest.
 #[derive(Default)]
 pub struct Sessions(Mutex<HashMap<String, Session>>);
 
@@ -83,55 +87,111 @@ fn cookie_id(headers: &HeaderMap) -> Option<String> {
     None
 }
 
+/// What a session is known by on the server: the digest of its id.
+fn key_of(id: &str) -> String {
+    api::hex(&api::token_digest(id))
+}
+
 impl Sessions {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
         // A panic while holding the lock leaves a usable map behind.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn create(&self, user: &str, token: &str) -> anyhow::Result<(String, String)> {
+    /// Starts a session for `user`, who signed in with `token`; returns the
+    /// cookie's id. Recorded in the store before the cookie is given out.
+    async fn create(&self, s: &Shared, user: &str, token: &str) -> anyhow::Result<String> {
         let id = random_id()?;
         let csrf = random_id()?;
+        let now = s.app.now();
+        let expires_at = now.saturating_add(i64::try_from(LIFETIME.as_millis()).unwrap_or(i64::MAX));
+        let token_digest = api::token_digest(token);
+        let key = key_of(&id);
+        s.app
+            .store
+            .put_session(
+                &greenroom_store::SessionRecord {
+                    id: key.clone(),
+                    user: user.to_string(),
+                    token_digest: api::hex(&token_digest),
+                    csrf: csrf.clone(),
+                    created_at: now,
+                    expires_at,
+                },
+                now,
+                i64::try_from(MAX_SESSIONS).unwrap_or(i64::MAX),
+            )
+            .await?;
         let mut m = self.lock();
-        m.retain(|_, s| s.created.elapsed() < LIFETIME);
+        m.retain(|_, x| x.expires_at > now);
         if m.len() >= MAX_SESSIONS
-            && let Some(oldest) = m.iter().min_by_key(|(_, s)| s.created).map(|(k, _)| k.clone())
+            && let Some(oldest) = m.iter().min_by_key(|(_, x)| x.expires_at).map(|(k, _)| k.clone())
         {
             m.remove(&oldest);
         }
         m.insert(
-            id.clone(),
+            key,
             Session {
                 user: user.to_string(),
-                token: token.to_string(),
-                csrf: csrf.clone(),
-                created: Instant::now(),
+                token_digest,
+                csrf,
+                expires_at,
                 notice: None,
             },
         );
-        Ok((id, csrf))
+        Ok(id)
     }
 
-    /// The signed-in user of a request (a session whose user still exists
-    /// with the same token).
-    pub(crate) fn viewer(&self, s: &Shared, headers: &HeaderMap) -> Option<Viewer> {
-        let id = cookie_id(headers)?;
-        let m = self.lock();
-        let sess = m.get(&id).filter(|x| x.created.elapsed() < LIFETIME)?;
-        let user = s.users.find(&sess.token)?;
-        if user.name != sess.user {
+    /// The signed-in user of a request: a session (in memory, else in the
+    /// store, from before a restart) that has not ended, whose user still
+    /// exists with the same token.
+    pub(crate) async fn viewer(&self, s: &Shared, headers: &HeaderMap) -> Option<Viewer> {
+        let key = key_of(&cookie_id(headers)?);
+        let now = s.app.now();
+        let known = self
+            .lock()
+            .get(&key)
+            .filter(|x| x.expires_at > now)
+            .map(|x| (x.user.clone(), x.token_digest, x.csrf.clone()));
+        let (user, token_digest, csrf) = match known {
+            Some(k) => k,
+            None => {
+                let r = match s.app.store.session(&key, now).await {
+                    Ok(r) => r?,
+                    Err(e) => {
+                        tracing::warn!("cannot read a dashboard session: {e}");
+                        return None;
+                    }
+                };
+                let token_digest = api::unhex(&r.token_digest)?;
+                self.lock().insert(
+                    key.clone(),
+                    Session {
+                        user: r.user.clone(),
+                        token_digest,
+                        csrf: r.csrf.clone(),
+                        expires_at: r.expires_at,
+                        notice: None,
+                    },
+                );
+                (r.user, token_digest, r.csrf)
+            }
+        };
+        let found = s.users.find_digest(&token_digest)?;
+        if found.name != user {
             return None;
         }
         Some(Viewer {
-            user: user.clone(),
-            csrf: sess.csrf.clone(),
-            session: id,
+            user: found.clone(),
+            csrf,
+            session: key,
         })
     }
 
-    /// The API token of a session (to call the API as its user).
-    pub(crate) fn token(&self, session: &str) -> Option<String> {
-        self.lock().get(session).map(|s| s.token.clone())
+    /// The `Authorization` value to call the API as a session's user.
+    pub(crate) fn authorization(&self, s: &Shared, session: &str) -> Option<String> {
+        let d = self.lock().get(session).map(|x| x.token_digest)?;
+        Some(s.users.internal_authorization(&d))
     }
 
     /// Shows `text` once on the next page.
@@ -146,8 +206,11 @@ impl Sessions {
         self.lock().get_mut(session).and_then(|s| s.notice.take())
     }
 
-    fn remove(&self, session: &str) {
+    async fn remove(&self, s: &Shared, session: &str) {
         self.lock().remove(session);
+        if let Err(e) = s.app.store.delete_session(session).await {
+            tracing::warn!("cannot end a dashboard session in the store: {e}");
+        }
     }
 }
 
@@ -280,7 +343,7 @@ pub async fn login(
             login_page(&s, &next, Some("This user has no role on any environment.")),
         );
     }
-    let (id, _) = match d.sessions.create(&user.name, token) {
+    let id = match d.sessions.create(&s, &user.name, token).await {
         Ok(x) => x,
         Err(e) => return super::PageError::from(e).into_response(),
     };
@@ -316,11 +379,11 @@ pub async fn logout(
     headers: HeaderMap,
     Form(f): Form<LogoutForm>,
 ) -> Response {
-    if let Some(v) = d.sessions.viewer(&s, &headers) {
+    if let Some(v) = d.sessions.viewer(&s, &headers).await {
         if let Err(e) = check_csrf(&v, &headers, &f.csrf) {
             return e.into_response();
         }
-        d.sessions.remove(&v.session);
+        d.sessions.remove(&s, &v.session).await;
     }
     let mut r = Redirect::to("/login").into_response();
     r.headers_mut().insert(
