@@ -120,7 +120,7 @@ impl App {
             clock: Arc::new(SystemClock),
             holder: holder.unwrap_or_else(identity::default_holder),
             process: identity::this_process(),
-            supervisor: vec![exe.into_os_string(), OsString::from("__supervise")],
+            supervisor: supervisor_command(exe),
             surface: "cli".into(),
         };
         app.reap_interrupted().await?;
@@ -168,5 +168,40 @@ pub fn config_path(flag: Option<&Path>) -> PathBuf {
     match std::env::var_os("GREENROOM_CONFIG") {
         Some(p) if !p.is_empty() => PathBuf::from(p),
         _ => PathBuf::from("greenroom.toml"),
+    }
+}
+
+/// How the process driver starts its supervisor: the small
+/// `greenroom-supervise` next to this executable when there is one (it
+/// starts in a fraction of the time, and a fleet starts many), else this
+/// executable's hidden `__supervise` subcommand. Both run the same
+/// `greenroom_driver::supervise_main`. `GREENROOM_SUPERVISOR_SELF=1` forces
+/// the second (the fleet benchmark compares them).
+fn supervisor_command(exe: PathBuf) -> Vec<OsString> {
+    let small = exe.with_file_name("greenroom-supervise");
+    if std::env::var_os("GREENROOM_SUPERVISOR_SELF").is_none() && small.is_file() {
+        return vec![small.into_os_string()];
+    }
+    vec![exe.into_os_string(), OsString::from("__supervise")]
+}
+
+#[cfg(test)]
+mod supervisor_tests {
+    use super::*;
+
+    #[test]
+    fn the_small_supervisor_is_used_when_it_is_installed_alongside() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let exe = dir.path().join("greenroom");
+        std::fs::write(&exe, "").expect("exe");
+        assert_eq!(
+            supervisor_command(exe.clone()),
+            [exe.clone().into_os_string(), OsString::from("__supervise")]
+        );
+        std::fs::write(dir.path().join("greenroom-supervise"), "").expect("small");
+        assert_eq!(
+            supervisor_command(exe),
+            [dir.path().join("greenroom-supervise").into_os_string()]
+        );
     }
 }

@@ -7,7 +7,8 @@
 //!   `{"pid":N,"start_time":T}` and exits 0. The foreground process is thus
 //!   orphaned (re-parented to init), so no zombie is left in the CLI.
 //! - `--foreground`: long-lived. Calls `setsid()` (new session and process
-//!   group: it survives the CLI and its terminal), runs `sh -c <command>` in
+//!   group: it survives the CLI and its terminal), with `--notify` writes a
+//!   line on its stdout (the detach process's pipe) to say so, runs `sh -c <command>` in
 //!   that group, copies its stdout+stderr line by line into the log file with
 //!   secrets redacted, and when the command exits writes its status file
 //!   (`{"code":N}` or `{"signal":N}`) and exits.
@@ -82,6 +83,7 @@ struct Options {
     log: PathBuf,
     status: Option<PathBuf>,
     pidfile: Option<PathBuf>,
+    notify: bool,
     cwd: Option<PathBuf>,
     reexec: Vec<OsString>,
     command: OsString,
@@ -108,6 +110,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
     let mut log = None;
     let mut status = None;
     let mut pidfile = None;
+    let mut notify = false;
     let mut cwd = None;
     let mut reexec = Vec::new();
     let mut command = None;
@@ -120,6 +123,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
             Some("--log") => log = Some(PathBuf::from(value("--log")?)),
             Some("--status") => status = Some(PathBuf::from(value("--status")?)),
             Some("--pidfile") => pidfile = Some(PathBuf::from(value("--pidfile")?)),
+            Some("--notify") => notify = true,
             Some("--cwd") => cwd = Some(PathBuf::from(value("--cwd")?)),
             Some("--reexec") => reexec.push(value("--reexec")?),
             Some("--") => {
@@ -137,6 +141,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
         log: log.ok_or("missing --log PATH")?,
         status,
         pidfile,
+        notify,
         cwd,
         reexec,
         command: command.ok_or("missing -- COMMAND")?,
@@ -200,10 +205,13 @@ fn detach(options: &Options, own_args: &[OsString]) -> i32 {
     if let Some(cwd) = &options.cwd {
         cmd.arg("--cwd").arg(cwd);
     }
-    cmd.arg("--")
+    // `--notify`: the foreground writes a line on its stdout (a pipe to us)
+    // once it is a session leader, so we need not poll for it.
+    cmd.arg("--notify")
+        .arg("--")
         .arg(&options.command)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         // Do not pin the caller's directory for the component's lifetime.
         .current_dir("/");
@@ -221,6 +229,20 @@ fn detach(options: &Options, own_args: &[OsString]) -> i32 {
         eprintln!("greenroom supervisor: pid {} out of range", child.id());
         return 1;
     };
+    // Its readiness line, read on a thread so that the wait stays bounded.
+    let (ready_tx, ready_rx) = mpsc::channel::<()>();
+    if let Some(mut out) = child.stdout.take() {
+        let spawned = std::thread::Builder::new().name("ready".into()).spawn(move || {
+            let mut byte = [0u8; 1];
+            let _ = std::io::Read::read(&mut out, &mut byte);
+            let _ = ready_tx.send(());
+        });
+        if let Err(err) = spawned {
+            // Polling /proc alone still works, only later.
+            eprintln!("greenroom supervisor: cannot wait for the readiness line: {err}");
+        }
+    }
+    let mut notified = false;
     // Wait (bounded) until it is a session leader, so that the handle we
     // report always names a process group that stop() can signal.
     let deadline = Instant::now() + SETSID_DEADLINE;
@@ -265,7 +287,12 @@ fn detach(options: &Options, own_args: &[OsString]) -> i32 {
             );
             return 1;
         }
-        std::thread::sleep(pause);
+        if notified {
+            std::thread::sleep(pause);
+        } else {
+            // Woken by the readiness line (or its pipe closing) at once.
+            notified = !matches!(ready_rx.recv_timeout(pause), Err(mpsc::RecvTimeoutError::Timeout));
+        }
         pause = (pause * 2).min(Duration::from_millis(20));
     };
     // Not waited for: when we exit it is re-parented to init, which reaps it.
@@ -333,6 +360,12 @@ fn foreground(options: &Options) -> i32 {
         // Already a session leader or similar: keep going, stop() still
         // signals the pid's group.
         eprintln!("greenroom supervisor: setsid failed: {err}");
+    }
+    if options.notify {
+        // The `--detach` process waits for this line; nothing else is ever
+        // written to stdout (it is closed once the detach process exits).
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(b"\n").and_then(|()| out.flush());
     }
     let status_path = options.status_path();
     let (secret_values, strip) = secrets_from_env();
