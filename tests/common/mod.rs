@@ -175,7 +175,10 @@ pub fn get_json(url: &str) -> Value {
 
 /// Whether something listens on 127.0.0.1:port.
 pub fn listening(port: u16) -> bool {
-    TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(500)).is_ok()
+    // A loopback connect to a port nobody listens on can connect to itself
+    // (TCP simultaneous open): that is no listener.
+    TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(500))
+        .is_ok_and(|s| s.local_addr().ok() != s.peer_addr().ok())
 }
 
 /// A greenroom command running in the background (killed and reaped on drop).

@@ -64,12 +64,17 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Nothing listens on `port`. A connection to itself does not count: with
+/// no listener, Linux may pick the destination port as the source port of
+/// a loopback connect, which then "succeeds" (TCP simultaneous open).
 pub fn port_closed(port: u16) -> bool {
-    std::net::TcpStream::connect_timeout(
+    match std::net::TcpStream::connect_timeout(
         &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
         Duration::from_secs(1),
-    )
-    .is_err()
+    ) {
+        Err(_) => true,
+        Ok(s) => s.local_addr().ok() == s.peer_addr().ok(),
+    }
 }
 
 pub fn read(path: &Path) -> String {
