@@ -234,6 +234,18 @@ pub fn write_atomically(path: &Path, data: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Reads a JSON file written with [`write_atomically`]: `Ok(None)` when it
+/// does not exist; the error names the file.
+pub fn read_json_if_present<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| format!("{} is unreadable: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
 /// Takes an exclusive lock on a file (blocking in a worker thread).
 async fn lock_file(path: &Path) -> anyhow::Result<std::fs::File> {
     let file = std::fs::OpenOptions::new()

@@ -174,13 +174,7 @@ fn seen_file(app: &App, cycle: i64) -> PathBuf {
 /// Reads a cycle's `errors.json` (old or new format): `Ok(None)` when the
 /// watch did not run (no file).
 pub fn read_seen(path: &Path) -> Result<Option<Seen>, String> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| format!("{} is unreadable: {e}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
-    }
+    crate::build::read_json_if_present(path)
 }
 
 /// A first line as kept: secrets redacted (again: the driver redacted the

@@ -128,13 +128,7 @@ pub fn recorded_path(cycle_dir: &Path) -> PathBuf {
 /// Reads a cycle's `gates.json`: `Ok(None)` when no gate was recorded
 /// (no gate, or a cycle from before it was kept).
 pub fn read_recorded(path: &Path) -> Result<Option<Recorded>, String> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| format!("{} is unreadable: {e}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
-    }
+    crate::build::read_json_if_present(path)
 }
 
 /// Adds `reports` to the cycle's `gates.json` (the two evaluations of a

@@ -143,18 +143,32 @@ fn signed_push_is_stored_once_and_leads_to_a_scheduled_cycle() {
         cycle["request"].as_str().is_some_and(|r| r.contains("trigger(s) 1")),
         "{cycle}"
     );
-    let scheduled = sb
-        .history()
-        .into_iter()
-        .filter(|c| c["request"].as_str().is_some_and(|r| r.starts_with("scheduled")))
-        .count();
-    // staging and solo (both deploy ogr); the duplicate delivery added nothing.
+    // staging and solo (both deploy ogr) for the one push; the duplicate
+    // delivery added no trigger. (Under load a cycle may hit an
+    // infrastructure error and be retried for the same trigger.)
     wait_until("solo's scheduled cycle", || {
         sb.history()
             .into_iter()
             .find(|c| c["environment"] == "solo" && c["result"] == "succeeded")
     });
-    assert!(scheduled <= 2, "{scheduled} scheduled cycles");
+    let history = sb.history();
+    let scheduled: Vec<&serde_json::Value> = history
+        .iter()
+        .filter(|c| c["request"].as_str().is_some_and(|r| r.starts_with("scheduled")))
+        .collect();
+    assert!(
+        scheduled
+            .iter()
+            .all(|c| c["request"].as_str().is_some_and(|r| r.ends_with("trigger(s) 1"))),
+        "{history:#?}"
+    );
+    for env in ["staging", "solo"] {
+        let done = scheduled
+            .iter()
+            .filter(|c| c["environment"] == env && c["result"] == "succeeded")
+            .count();
+        assert_eq!(done, 1, "{env}: {history:#?}");
+    }
     let st = sb.status("staging");
     assert_eq!(Sandbox::component(&st, "ogr")["commit"], sb.rev("ogr", "main"));
 

@@ -37,6 +37,17 @@ pub(super) enum RawBatch {
 /// Most targets an environment may have.
 pub const MAX_TARGETS: usize = 1000;
 
+/// The fleet keys given (`blessed`, `canary`, `batch`), with where.
+fn stray(re: &RawEnvironment) -> impl Iterator<Item = (std::ops::Range<usize>, &'static str)> {
+    [
+        re.blessed.as_ref().map(|b| (b.span(), "blessed")),
+        re.canary.as_ref().map(|c| (c.span(), "canary")),
+        re.batch.as_ref().map(|b| (b.span(), "batch")),
+    ]
+    .into_iter()
+    .flatten()
+}
+
 fn valid_target_name(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
@@ -70,12 +81,7 @@ pub(super) fn validate(
             return None;
         }
         (None, None) if !counts.is_empty() && driver == DriverKind::Process => {
-            let stray = [
-                re.blessed.as_ref().map(|b| (b.span(), "blessed")),
-                re.canary.as_ref().map(|c| (c.span(), "canary")),
-                re.batch.as_ref().map(|b| (b.span(), "batch")),
-            ];
-            for (span, k) in stray.into_iter().flatten() {
+            for (span, k) in stray(re) {
                 cx.err(
                     span,
                     key(k),
@@ -93,12 +99,7 @@ pub(super) fn validate(
                     "per-component instances need a fleet: the command driver deploys to `targets = [...]`; give the environment its targets",
                 );
             }
-            let stray = [
-                re.blessed.as_ref().map(|b| (b.span(), "blessed")),
-                re.canary.as_ref().map(|c| (c.span(), "canary")),
-                re.batch.as_ref().map(|b| (b.span(), "batch")),
-            ];
-            for (span, k) in stray.into_iter().flatten() {
+            for (span, k) in stray(re) {
                 cx.err(
                     span,
                     key(k),
