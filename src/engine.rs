@@ -1543,6 +1543,8 @@ async fn retire_dropped_targets(cx: &Cycle<'_>) -> anyhow::Result<()> {
                 d.component
             ));
         }
+        // Its ports are free for others again.
+        app.store.release_ports(&place).await?;
     }
     Ok(())
 }

@@ -1445,6 +1445,16 @@ impl Store {
             .collect()
     }
 
+    /// Frees every port recorded for a place (a fleet target that left).
+    pub async fn release_ports(&self, environment: &str) -> Result<()> {
+        sqlx::query("DELETE FROM ports WHERE environment = $1")
+            .bind(environment)
+            .execute(&self.pool)
+            .await
+            .map_err(q("release ports"))?;
+        Ok(())
+    }
+
     /// Records a port for a component (replacing its previous one); false if
     /// another component already has that port.
     pub async fn set_port(&self, environment: &str, component: &str, port: u16) -> Result<bool> {
