@@ -1730,6 +1730,14 @@ async fn deploy_target(
         ms: 0,
     };
     let mut failed = false;
+    // Whether what runs here changes (a component comes or goes): then the
+    // others restart too, since where they reach their dependencies (here
+    // or on the blessed target) may have changed.
+    let mut placement_changed = rolled.iter().any(|r| {
+        !running
+            .iter()
+            .any(|d| d.component == r.component && d.state != "stopped")
+    }) && running.iter().any(|d| d.state != "stopped");
     // What no longer runs here (a profile's `instances` count went down)
     // stops first, so no copy outside the counts keeps serving.
     if let (Some(fleet), Some(t)) = (&cx.env.fleet, target_of(cx.env, key)) {
@@ -1737,6 +1745,7 @@ async fn deploy_target(
             .iter()
             .filter(|d| d.state != "stopped" && !fleet.runs_on(&d.component, &t.name))
         {
+            placement_changed = true;
             cx.reporter.note(&format!(
                 "{} no longer runs on {} (profile instances): stopping it",
                 d.component, t.name
@@ -1763,9 +1772,13 @@ async fn deploy_target(
             continue;
         }
         let prev = running.iter().find(|d| d.component == name && d.state != "stopped");
-        if prev.is_some_and(|p| {
-            p.state == "running" && p.entry.same_content(&rec.entry) && !live_state(&cx.driver, p).starts_with("dead")
-        }) {
+        if !placement_changed
+            && prev.is_some_and(|p| {
+                p.state == "running"
+                    && p.entry.same_content(&rec.entry)
+                    && !live_state(&cx.driver, p).starts_with("dead")
+            })
+        {
             run.outcomes.push((name.into(), "kept", None));
             continue;
         }

@@ -7,7 +7,9 @@
 //! (read from the processes' own environment in /proc). The cycle report,
 //! `status --json` and `status` list db on t1 only. With fewer api copies
 //! in the same fleet (`instances = 3` written out, `api = 2`), the next
-//! deploy stops api on t3. `env destroy` stops every copy.
+//! deploy stops api on t3. When db comes to t2 (and goes again), api on t2
+//! restarts to reach the db it should (t2's, then the blessed one's)
+//! while t1 keeps running. `env destroy` stops every copy.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -234,6 +236,59 @@ fn a_profile_runs_three_api_copies_against_one_db() {
     );
     let procs = services(&sb);
     assert_eq!(procs.len(), 3, "two api copies and db: {procs:#?}");
+
+    // db on t2 too: api on t2 restarts to reach its own db there; t1 keeps.
+    let api_on = |procs: &[BTreeMap<String, String>], t: &str| -> BTreeMap<String, String> {
+        procs
+            .iter()
+            .find(|e| {
+                e.get("GREENROOM_COMPONENT").map(String::as_str) == Some("api")
+                    && e.get("GREENROOM_TARGET").map(String::as_str) == Some(t)
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("api on {t}: {procs:#?}"))
+    };
+    let text = std::fs::read_to_string(&sb.config).expect("config");
+    sb.write_config(&text.replace("{ api = 2, db = 1 }", "{ api = 2, db = 2 }"));
+    let more = sb.json(&["--as", "alice", "deploy", "--env", "r1"]);
+    assert_eq!(more["result"], "succeeded", "{more:#}");
+    assert_eq!(
+        per_target(component(&more, "api"), "outcome"),
+        pairs(&[("t1", "kept"), ("t2", "running")]),
+        "{more:#}"
+    );
+    let st = sb.status("r1");
+    let db_t2 = Sandbox::component(&st, "db")["targets"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["target"] == "t2"))
+        .and_then(|t| t["port"].as_u64())
+        .unwrap_or_else(|| panic!("db on t2: {st:#}"));
+    assert_ne!(db_t2, db_port);
+    let procs = services(&sb);
+    assert_eq!(
+        api_on(&procs, "t2")["GREENROOM_PORT_DB"],
+        db_t2.to_string(),
+        "{procs:#?}"
+    );
+    assert_eq!(api_on(&procs, "t1")["GREENROOM_PORT_DB"], db_port.to_string());
+
+    // And back to one db: api on t2 must not keep talking to the db that
+    // stops there; it restarts against the blessed target's.
+    let text = std::fs::read_to_string(&sb.config).expect("config");
+    sb.write_config(&text.replace("{ api = 2, db = 2 }", "{ api = 2, db = 1 }"));
+    let fewer = sb.json(&["--as", "alice", "deploy", "--env", "r1"]);
+    assert_eq!(fewer["result"], "succeeded", "{fewer:#}");
+    assert!(
+        http_get(&format!("http://127.0.0.1:{db_t2}/")).is_none(),
+        "db on t2 stopped"
+    );
+    let procs = services(&sb);
+    assert_eq!(procs.len(), 3, "{procs:#?}");
+    assert_eq!(
+        api_on(&procs, "t2")["GREENROOM_PORT_DB"],
+        db_port.to_string(),
+        "{procs:#?}"
+    );
 
     // Destroyed: every copy stops.
     sb.ok(&["env", "destroy", "r1", "--reason", "done"]);
