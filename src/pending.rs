@@ -71,7 +71,7 @@ pub fn repos(app: &App, env: &Environment) -> Vec<Repo> {
 }
 
 /// `ogr` for `/srv/git/ogr.git` or `https://host/x/ogr`.
-fn repo_name(url: &str) -> String {
+pub(crate) fn repo_name(url: &str) -> String {
     url.trim_end_matches('/')
         .rsplit(['/', ':'])
         .next()

@@ -186,6 +186,10 @@ fn profiles_make_environments_and_previews_that_go_away() {
         page.contains("Preview environment") && page.contains("pr-ogr-1") && page.contains("1k-2"),
         "{page}"
     );
+    // A `git` forge repository is known by its name alone: its PR page
+    // says where the PR runs (the preview's slot) too.
+    let page = pr_page(&sb, server_port(index), "ogr/1");
+    assert!(page.contains("pr-ogr-1") && page.contains("1k-2</a>: ogr"), "{page}");
     send(server_port(index), &closed_payload("greenroom-sandbox/ogr", 1));
     wait_until("the preview to go", || {
         (!listed(&sb).iter().any(|l| l.starts_with("pr-ogr-1"))).then_some(())

@@ -72,6 +72,7 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/audit", get(pages::audit))
         .route("/diff", get(pages::diff))
         .route("/pr", get(pages::pr_search))
+        .route("/pr/{repo}/{number}", get(pages::pr_by_name))
         .route("/pr/{owner}/{repo}/{number}", get(pages::pr))
         .route("/login", get(session::login_form).post(session::login))
         .route("/logout", post(session::logout))

@@ -95,12 +95,7 @@ fn origin_cell(h: &mut Html, s: &Shared, component: &str, e: &ManifestComponent)
             }
         }
         h.raw(" ");
-        if let Some(repo) = s
-            .app
-            .config
-            .component(component)
-            .and_then(|c| c.github.clone().or(c.gitlab.clone()))
-        {
+        if let Some(repo) = s.app.config.component(component).and_then(forge_repo) {
             h.raw("(")
                 .link(&format!("/pr/{}/{pr}", pr_path(&repo)), "in greenroom")
                 .raw(") ");
@@ -121,6 +116,16 @@ fn origin_cell(h: &mut Html, s: &Shared, component: &str, e: &ManifestComponent)
 }
 
 /// `owner/name` as two escaped path segments.
+/// The repository a component's PRs belong to, as PR pages name it: its
+/// GitHub `owner/name` or GitLab `group/project`, else (a `git` forge, or
+/// none configured) the repository's own name (`ogr` for `repos/ogr`).
+fn forge_repo(c: &greenroom_core::config::Component) -> Option<String> {
+    c.github
+        .clone()
+        .or_else(|| c.gitlab.clone())
+        .or_else(|| c.repo.as_deref().map(crate::pending::repo_name))
+}
+
 fn pr_path(repo: &str) -> String {
     repo.split('/').map(url_part).collect::<Vec<_>>().join("/")
 }
@@ -1140,19 +1145,13 @@ pub async fn pr_search(
     if let (Some(repo), Some(n)) = (nonempty(&q.repo), nonempty(&q.number)) {
         let n = n.trim_start_matches('#');
         if let Ok(n) = n.parse::<u64>()
-            && repo.split('/').count() >= 2
+            && !repo.trim_matches('/').is_empty()
         {
             return Ok(Redirect::to(&format!("/pr/{}/{n}", pr_path(repo))).into_response());
         }
     }
     let mut h = Html::new();
-    let repos: BTreeSet<String> = s
-        .app
-        .config
-        .components
-        .iter()
-        .filter_map(|c| c.github.clone().or(c.gitlab.clone()))
-        .collect();
+    let repos: BTreeSet<String> = s.app.config.components.iter().filter_map(forge_repo).collect();
     h.raw("<form class=\"filters\" method=\"get\" action=\"/pr\" role=\"search\"><p><label for=\"repo\">Repository</label>")
         .raw("<input id=\"repo\" name=\"repo\" list=\"repos\" placeholder=\"owner/name\" required value=\"")
         .text(nonempty(&q.repo).unwrap_or(""))
@@ -1173,7 +1172,21 @@ pub async fn pr(
     headers: HeaderMap,
     Path((owner, name, number)): Path<(String, String, u64)>,
 ) -> Page {
-    let repo = format!("{owner}/{name}");
+    pr_page(s, d, headers, format!("{owner}/{name}"), number).await
+}
+
+/// `GET /pr/{repo}/{number}`: a repository known by its name alone (a
+/// `git` forge's, or one with no forge configured).
+pub async fn pr_by_name(
+    State(s): State<Arc<Shared>>,
+    Extension(d): Extension<Arc<Dash>>,
+    headers: HeaderMap,
+    Path((name, number)): Path<(String, u64)>,
+) -> Page {
+    pr_page(s, d, headers, name, number).await
+}
+
+async fn pr_page(s: Arc<Shared>, d: Arc<Dash>, headers: HeaderMap, repo: String, number: u64) -> Page {
     let here = format!("/pr/{}/{number}", pr_path(&repo));
     let v = viewer!(s, d, headers, &here);
     let key = repo.to_ascii_lowercase();
@@ -1184,14 +1197,7 @@ pub async fn pr(
         .config
         .components
         .iter()
-        .filter(|c| {
-            c.github
-                .as_deref()
-                .or(c.gitlab.as_deref())
-                .map(str::to_ascii_lowercase)
-                .as_deref()
-                == Some(key.as_str())
-        })
+        .filter(|c| forge_repo(c).map(|r| r.to_ascii_lowercase()).as_deref() == Some(key.as_str()))
         .map(|c| c.name.clone())
         .collect();
     let has = |comp: &str, e: &ManifestComponent| {
