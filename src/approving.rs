@@ -200,16 +200,10 @@ pub async fn retry(app: &App, cycle: i64, from: Option<&str>, reporter: &dyn Rep
             skip: Vec::new(),
         },
         text: text.clone(),
-        dry_run: false,
-        wait: false,
         reason: Some(text),
         release_after: true,
-        cancel: None,
-        merged: Default::default(),
-        full: false,
-        suites_only: None,
-        rollback: None,
         retry_from: Some(from),
+        ..Default::default()
     };
     engine::deploy_entries(app, &req, &manifest.components, reporter).await
 }

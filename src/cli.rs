@@ -849,12 +849,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 wait: a.wait,
                 reason: a.reason.clone(),
                 release_after: a.release,
-                cancel: None,
-                merged: Default::default(),
                 full: a.full,
-                suites_only: None,
-                rollback: None,
-                retry_from: None,
+                ..Default::default()
             };
             let reporter: Box<dyn Reporter> = if cli.json {
                 Box::new(Silent)

@@ -39,8 +39,8 @@ pub const STOP_GRACE: Duration = Duration::from_secs(10);
 /// Lines of a log shown when something fails.
 pub const LOG_TAIL_LINES: usize = 20;
 
-/// A deploy as asked.
-#[derive(Debug, Clone)]
+/// A deploy as asked (`Default`: nothing composed, nothing set).
+#[derive(Debug, Clone, Default)]
 pub struct DeployRequest {
     /// `--env` (an environment, a slot, or a pool).
     pub env: String,
@@ -1543,8 +1543,8 @@ async fn retire_dropped_targets(cx: &Cycle<'_>) -> anyhow::Result<()> {
                 d.component
             ));
         }
-        // Its ports are free for others again.
-        app.store.release_ports(&place).await?;
+        // Gone: its ports are free for others, and later deploys skip it.
+        app.store.forget_place(&place).await?;
     }
     Ok(())
 }
@@ -2961,6 +2961,32 @@ async fn deploy_component(
 }
 
 /// Stops what runs for one component and records it as stopped.
+/// Records one component's `stop` stage row of a stop cycle.
+async fn stop_stage(
+    app: &App,
+    id: i64,
+    component: &str,
+    started: Millis,
+    ok: bool,
+    detail: &str,
+) -> anyhow::Result<()> {
+    app.store
+        .add_stage(
+            id,
+            &StageRecord {
+                seq: 0,
+                name: "stop".into(),
+                component: Some(component.to_string()),
+                started_at: started,
+                finished_at: app.now(),
+                result: if ok { "ok" } else { "failed" }.into(),
+                detail: Some(detail.to_string()),
+            },
+        )
+        .await?;
+    Ok(())
+}
+
 /// Where the process driver's supervisor of `component` at `key` (an
 /// instance or a fleet target) writes its identity as it starts
 /// (`StartSpec::pid_file`): next to the run directory, which is cleaned on
@@ -3162,20 +3188,7 @@ pub async fn stop(app: &App, env_name: &str, wait: bool, reporter: &dyn Reporter
                     Ok(()) => format!("stopped on {}", d.environment),
                     Err(e) => format!("on {}: {e:#}", d.environment),
                 };
-                app.store
-                    .add_stage(
-                        id,
-                        &StageRecord {
-                            seq: 0,
-                            name: "stop".into(),
-                            component: Some(name.clone()),
-                            started_at: started,
-                            finished_at: app.now(),
-                            result: if r.is_ok() { "ok".into() } else { "failed".into() },
-                            detail: Some(detail.clone()),
-                        },
-                    )
-                    .await?;
+                stop_stage(app, id, &name, started, r.is_ok(), &detail).await?;
                 if r.is_err() {
                     errors.push(detail);
                 }
@@ -3197,20 +3210,7 @@ pub async fn stop(app: &App, env_name: &str, wait: bool, reporter: &dyn Reporter
                 Err(e) => format!("{e:#}"),
             };
             reporter.finished("stop", &name, ok, &detail, t.elapsed());
-            app.store
-                .add_stage(
-                    id,
-                    &StageRecord {
-                        seq: 0,
-                        name: "stop".into(),
-                        component: Some(name.clone()),
-                        started_at: started,
-                        finished_at: app.now(),
-                        result: if ok { "ok".into() } else { "failed".into() },
-                        detail: Some(detail.clone()),
-                    },
-                )
-                .await?;
+            stop_stage(app, id, &name, started, ok, &detail).await?;
             if let Err(e) = r {
                 errors.push(format!("{e:#}"));
             }

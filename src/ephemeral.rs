@@ -228,16 +228,8 @@ async fn deploy(
             skip: Vec::new(),
         },
         text: format!("{} ({}) {}", record.name, record.profile, text.join(" ")),
-        dry_run: false,
-        wait: false,
         reason: Some(format!("{}: {}", record.name, record.reason)),
-        release_after: false,
-        cancel: None,
-        merged: Default::default(),
-        full: false,
-        suites_only: None,
-        rollback: None,
-        retry_from: None,
+        ..Default::default()
     };
     let report = engine::deploy(app, &req, reporter).await?;
     // The creator keeps the slot for the environment's life.
@@ -381,15 +373,16 @@ pub async fn preview(app: &App, pr: &str, reporter: &dyn Reporter) -> anyhow::Re
 /// Whether a preview's recorded PR (`REPO#N`, REPO a forge id like
 /// `packit/ogr`, or its last part) is PR `number` of forge repository `repo`.
 pub fn pr_matches(recorded: &str, repo: &str, number: u64) -> bool {
-    recorded.rsplit_once('#').is_some_and(|(r, n)| {
-        n == number.to_string()
-            && (r.eq_ignore_ascii_case(repo)
-                || repo
-                    .to_ascii_lowercase()
-                    .ends_with(&format!("/{}", r.to_ascii_lowercase()))
-                || r.to_ascii_lowercase()
-                    .ends_with(&format!("/{}", repo.to_ascii_lowercase())))
-    })
+    recorded
+        .rsplit_once('#')
+        .is_some_and(|(r, n)| n == number.to_string() && same_repo(r, repo))
+}
+
+/// Whether two names of a repository are the same one: equal but for case,
+/// or one is the last part of the other (`ogr` and `packit/ogr`).
+pub fn same_repo(a: &str, b: &str) -> bool {
+    let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
+    a == b || a.ends_with(&format!("/{b}")) || b.ends_with(&format!("/{a}"))
 }
 
 /// A PR was pushed to: its previews are renewed and get the new head.

@@ -314,9 +314,10 @@ pub async fn preview_changed(app: &App, pr: &str) {
             }
         }
     }
-    let Some(repo) = repos.into_iter().find(|r| {
-        crate::ephemeral::pr_matches(&format!("{name}#{number}"), &r.id, number) || r.components.contains(&name)
-    }) else {
+    let Some(repo) = repos
+        .into_iter()
+        .find(|r| crate::ephemeral::same_repo(&name, &r.id) || r.components.contains(&name))
+    else {
         tracing::debug!("no forge repository for the preview of {pr}: its sticky comment is left alone");
         return;
     };

@@ -263,12 +263,7 @@ pub async fn promote(app: &App, req: &PromoteRequest, reporter: &dyn Reporter) -
         wait: req.wait,
         reason: Some(reason.clone()),
         release_after: true,
-        cancel: None,
-        merged: Default::default(),
-        full: false,
-        suites_only: None,
-        rollback: None,
-        retry_from: None,
+        ..Default::default()
     };
     if !req.dry_run {
         let detail = format!(

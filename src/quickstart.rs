@@ -328,17 +328,10 @@ async fn deploy(app: &App, reporter: &Human, args: &[&str]) -> anyhow::Result<en
                 skip: vec![],
             },
             text,
-            dry_run: false,
-            wait: false,
             reason: Some("quick start".into()),
             // Leave staging free for the commands the user tries next.
             release_after: true,
-            cancel: None,
-            merged: Default::default(),
-            full: false,
-            suites_only: None,
-            rollback: None,
-            retry_from: None,
+            ..Default::default()
         },
         reporter,
     )

@@ -192,17 +192,12 @@ pub async fn rollback(app: &App, req: &RollbackRequest, reporter: &dyn Reporter)
         },
         text: text.clone(),
         dry_run: req.dry_run,
-        wait: false,
         reason: Some(reason.clone()),
         release_after: true,
-        cancel: None,
-        merged: Default::default(),
-        full: false,
-        suites_only: None,
         rollback: Some(RollbackOf {
             previous_manifest: replaced.clone(),
         }),
-        retry_from: None,
+        ..Default::default()
     };
     if req.dry_run {
         return engine::deploy_entries(app, &deploy, &to.components, reporter).await;

@@ -950,15 +950,9 @@ async fn deploy(
         },
         text: text.join(" "),
         dry_run: b.dry_run,
-        wait: false,
         reason: b.reason.or_else(|| Some(format!("API deploy by {}", who.name))),
         release_after: true,
-        cancel: None,
-        merged: Default::default(),
-        full: false,
-        suites_only: None,
-        rollback: None,
-        retry_from: None,
+        ..Default::default()
     };
     let app = as_user(&s.app, who, &headers);
     cycle_answer("deploy", async move { engine::deploy(&app, &req, &Silent).await }).await

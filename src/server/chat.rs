@@ -419,16 +419,9 @@ async fn deploy(app: &Arc<App>, who: &User, slash: &str, name: &str, base: Optio
             skip: Vec::new(),
         },
         text: text.join(" "),
-        dry_run: false,
-        wait: false,
         reason: Some(format!("Slack deploy by {}", who.name)),
         release_after: true,
-        cancel: None,
-        merged: Default::default(),
-        full: false,
-        suites_only: None,
-        rollback: None,
-        retry_from: None,
+        ..Default::default()
     };
     let worker = as_user(app, who);
     detached(app, who, slash, name, "deploying", &asked, async move {

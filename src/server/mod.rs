@@ -194,7 +194,9 @@ async fn retention_loop(app: Arc<App>) {
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves when the process is asked to stop (SIGINT or SIGTERM); the
+/// server and the dashboard's long-lived streams end on it.
+pub(crate) async fn shutdown_signal() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {

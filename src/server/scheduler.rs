@@ -169,15 +169,10 @@ async fn scheduled_request(
         },
         text: text.to_string(),
         dry_run,
-        wait: false,
         reason: Some(text.to_string()),
         release_after: true,
-        cancel: None,
-        merged: Default::default(),
         full,
-        suites_only: None,
-        rollback: None,
-        retry_from: None,
+        ..Default::default()
     };
     // Components that follow a package feed: its newest version (`crate::feeds`).
     let (pins, skip) = crate::feeds::overrides(app, env).await?;

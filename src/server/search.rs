@@ -143,16 +143,12 @@ async fn run_once(
             skip: Vec::new(),
         },
         text: text.clone(),
-        dry_run: false,
         wait: true,
         reason: Some(text),
         release_after: true,
-        cancel: None,
         merged: staged.1,
-        full: false,
         suites_only: Some(job.suite.iter().cloned().collect()),
-        rollback: None,
-        retry_from: None,
+        ..Default::default()
     };
     let outcome = engine::deploy(&app, &req, &Silent).await;
     if job.gate_only {

@@ -1445,13 +1445,19 @@ impl Store {
             .collect()
     }
 
-    /// Frees every port recorded for a place (a fleet target that left).
-    pub async fn release_ports(&self, environment: &str) -> Result<()> {
-        sqlx::query("DELETE FROM ports WHERE environment = $1")
-            .bind(environment)
-            .execute(&self.pool)
-            .await
-            .map_err(q("release ports"))?;
+    /// Forgets a place (a fleet target that left, its components stopped):
+    /// its records of what ran and its ports, which are free again.
+    pub async fn forget_place(&self, environment: &str) -> Result<()> {
+        for sql in [
+            "DELETE FROM deployed WHERE environment = $1",
+            "DELETE FROM ports WHERE environment = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(environment)
+                .execute(&self.pool)
+                .await
+                .map_err(q("forget a place"))?;
+        }
         Ok(())
     }
 

@@ -378,7 +378,7 @@ async fn queue_is_fifo_and_ports_are_unique(db: Db) {
     assert_eq!(s.port("staging", "api").await.expect("port"), Some(20001));
     assert_eq!(s.ports_in_use().await.expect("ports"), vec![20000, 20001]);
     assert!(s.set_port("staging#t2", "api", 20002).await.expect("port"));
-    s.release_ports("staging#t2").await.expect("release");
+    s.forget_place("staging#t2").await.expect("forget");
     assert_eq!(s.ports_in_use().await.expect("ports"), vec![20000, 20001]);
     assert_eq!(s.port("staging#t2", "api").await.expect("port"), None);
 }

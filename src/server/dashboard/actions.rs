@@ -68,6 +68,13 @@ fn known(action: &str) -> Option<(&'static str, bool)> {
     })
 }
 
+/// The cycle an action is about: approve and retry always, cancel when
+/// one was named; the others act on the environment.
+fn cycle_acted_on(action: &str, cycle: Option<i64>) -> Option<i64> {
+    let on_cycle = known(action).is_some_and(|k| k.1) || action == "cancel";
+    cycle.filter(|_| on_cycle)
+}
+
 /// The environment an action acts on, checked against the viewer's role.
 async fn resolve(
     s: &Shared,
@@ -199,11 +206,7 @@ pub async fn confirm(
         Err(r) => return Ok(*r),
     };
     let env = resolve(&s, &v, &action, t.env.as_deref(), t.cycle).await?;
-    let cycle = if known(&action).is_some_and(|k| k.1) || (action == "cancel" && t.cycle.is_some()) {
-        t.cycle
-    } else {
-        None
-    };
+    let cycle = cycle_acted_on(&action, t.cycle);
     let body = confirm_body(&v, &action, &env, cycle, None, None);
     Ok(respond(&d, &v, &headers, "Confirm", &body, false))
 }
@@ -255,8 +258,7 @@ pub async fn act(
     };
     check_csrf(&v, &headers, &f.csrf)?;
     let env = resolve(&s, &v, &action, f.env.as_deref(), f.cycle).await?;
-    let on_cycle = known(&action).is_some_and(|k| k.1) || (action == "cancel" && f.cycle.is_some());
-    let cycle = if on_cycle { f.cycle } else { None };
+    let cycle = cycle_acted_on(&action, f.cycle);
     let reason = f.reason.trim();
     if reason.is_empty() {
         let body = confirm_body(

@@ -101,22 +101,6 @@ async fn poll(s: Arc<Shared>, tx: watch::Sender<u64>) {
     }
 }
 
-/// Resolves when the process is asked to stop (SIGINT or SIGTERM).
-pub(super) async fn stopping() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
-}
-
 /// `GET /events`.
 pub async fn events(State(s): State<Arc<Shared>>, Extension(d): Extension<Arc<Dash>>, headers: HeaderMap) -> Response {
     if d.sessions.viewer(&s, &headers).await.is_none() {
@@ -124,7 +108,8 @@ pub async fn events(State(s): State<Arc<Shared>>, Extension(d): Extension<Arc<Da
     }
     let rx = d.changes.subscribe(&s);
     let deadline = tokio::time::Instant::now() + STREAM_LIFETIME;
-    let stop: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = Box::pin(stopping());
+    let stop: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
+        Box::pin(crate::server::shutdown_signal());
     let stream = futures_util::stream::unfold((rx, stop, true), move |(mut rx, mut stop, first)| async move {
         if first {
             // Tell the page at once that it is connected (and whether to

@@ -407,7 +407,7 @@ pub async fn stream(
     let deadline = Instant::now() + STREAM_LIFETIME;
     let stop = async move {
         tokio::select! {
-            _ = super::events::stopping() => {}
+            _ = crate::server::shutdown_signal() => {}
             _ = tokio::time::sleep_until(deadline) => {}
         }
     };

@@ -148,6 +148,17 @@ impl Viewer {
         self.role_on(s, name) >= Some(Role::Viewer)
     }
 
+    /// [`Viewer::may_view`], as the page's answer when they may not.
+    pub fn must_view(&self, s: &Shared, name: &str) -> Result<(), PageError> {
+        if self.may_view(s, name) {
+            return Ok(());
+        }
+        Err(PageError(
+            StatusCode::FORBIDDEN,
+            format!("{} may not view {name}", self.user.name),
+        ))
+    }
+
     /// May they act on it (deployer)?
     pub fn may_act(&self, s: &Shared, name: &str) -> bool {
         self.role_on(s, name) >= Some(Role::Deployer)

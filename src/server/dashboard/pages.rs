@@ -443,6 +443,15 @@ fn text_input(h: &mut Html, id: &str, label: &str, current: Option<&str>) {
         .raw("\" size=\"14\"></p>");
 }
 
+/// A recorded cycle the viewer may see (404 / 403 otherwise).
+async fn viewable_cycle(s: &Shared, v: &Viewer, id: i64) -> Result<greenroom_store::CycleRecord, PageError> {
+    let Some(c) = s.app.store.cycle(id).await? else {
+        return Err(PageError(StatusCode::NOT_FOUND, format!("there is no cycle {id}")));
+    };
+    v.must_view(s, &c.environment)?;
+    Ok(c)
+}
+
 /// `GET /cycles`.
 pub async fn history(
     State(s): State<Arc<Shared>>,
@@ -452,13 +461,8 @@ pub async fn history(
 ) -> Page {
     let v = viewer!(s, d, headers, "/cycles");
     let env = nonempty(&q.environment);
-    if let Some(e) = env
-        && !v.may_view(&s, e)
-    {
-        return Err(PageError(
-            StatusCode::FORBIDDEN,
-            format!("{} may not view {e}", v.user.name),
-        ));
+    if let Some(e) = env {
+        v.must_view(&s, e)?;
     }
     let names = visible_instances(&s, &v, env)?;
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_ROWS);
@@ -558,15 +562,7 @@ pub async fn cycle(
         .trim_start_matches('#')
         .parse()
         .map_err(|_| PageError(StatusCode::BAD_REQUEST, format!("`{id}` is not a cycle number")))?;
-    let Some(c) = s.app.store.cycle(id).await? else {
-        return Err(PageError(StatusCode::NOT_FOUND, format!("there is no cycle {id}")));
-    };
-    if !v.may_view(&s, &c.environment) {
-        return Err(PageError(
-            StatusCode::FORBIDDEN,
-            format!("{} may not view {}", v.user.name, c.environment),
-        ));
-    }
+    let c = viewable_cycle(&s, &v, id).await?;
     let now = s.app.now();
     let stages = s.app.store.stages(id).await?;
     let components = s.app.store.cycle_components(id).await?;
@@ -832,15 +828,7 @@ pub(super) async fn log_target(
     component: &str,
     which: &str,
 ) -> Result<(greenroom_store::CycleRecord, Option<std::path::PathBuf>), PageError> {
-    let Some(c) = s.app.store.cycle(id).await? else {
-        return Err(PageError(StatusCode::NOT_FOUND, format!("there is no cycle {id}")));
-    };
-    if !v.may_view(s, &c.environment) {
-        return Err(PageError(
-            StatusCode::FORBIDDEN,
-            format!("{} may not view {}", v.user.name, c.environment),
-        ));
-    }
+    let c = viewable_cycle(s, v, id).await?;
     let comps = s.app.store.cycle_components(id).await?;
     let Some(cc) = comps.iter().find(|x| x.component == component) else {
         return Err(PageError(
@@ -953,13 +941,8 @@ pub async fn audit(
 ) -> Page {
     let v = viewer!(s, d, headers, "/audit");
     let env = nonempty(&q.environment);
-    if let Some(e) = env
-        && !v.may_view(&s, e)
-    {
-        return Err(PageError(
-            StatusCode::FORBIDDEN,
-            format!("{} may not view {e}", v.user.name),
-        ));
+    if let Some(e) = env {
+        v.must_view(&s, e)?;
     }
     let limit = usize::try_from(q.limit.unwrap_or(100).clamp(1, MAX_ROWS)).unwrap_or(100);
     let rows = crate::audit::list(&s.app, env, MAX_ROWS).await?;
