@@ -89,6 +89,19 @@ fn stats(name: &str, unit: &str, mut xs: Vec<f64>) -> String {
     )
 }
 
+/// Runs `greenroom stop --env ENV` when dropped.
+struct StopOnDrop<'a>(&'a Path, &'static str);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new(greenroom())
+            .arg("--config")
+            .arg(self.0)
+            .args(["stop", "--env", self.1])
+            .output();
+    }
+}
+
 fn main() {
     let cycles: usize = std::env::args()
         .skip_while(|a| a != "--cycles")
@@ -103,6 +116,9 @@ fn main() {
             .unwrap_or_else(|e| panic!("cannot create repo {name}: {e:#}"));
     }
     let config = write_config(dir);
+    // Whatever happens (a failed deploy panics), what it started stops
+    // before the temporary directory goes.
+    let _stop = StopOnDrop(&config, "staging");
     let deploy = |base: &str| -> serde_json::Value {
         let (ok, out, err) = run(
             &config,

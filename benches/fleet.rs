@@ -74,6 +74,19 @@ fn stats(name: &str, unit: &str, mut xs: Vec<f64>) -> String {
     )
 }
 
+/// Runs `greenroom stop --env ENV` when dropped.
+struct StopOnDrop<'a>(&'a Path, &'static str);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new(greenroom())
+            .arg("--config")
+            .arg(self.0)
+            .args(["stop", "--env", self.1])
+            .output();
+    }
+}
+
 fn main() {
     let cycles: usize = std::env::args()
         .skip_while(|a| a != "--cycles")
@@ -86,6 +99,9 @@ fn main() {
     greenroom::quickstart::make_repo(&dir.join("repos").join("svc"), "svc", 1, false)
         .unwrap_or_else(|e| panic!("cannot create repo: {e:#}"));
     let config = write_config(dir);
+    // Whatever happens (a failed deploy panics), what it started stops
+    // before the temporary directory goes.
+    let _stop = StopOnDrop(&config, "fleet");
     let deploy = |base: &str| -> serde_json::Value {
         let (ok, out, err) = run(
             &config,
