@@ -139,12 +139,15 @@ fn signal_group(pgid: i32, signal: Signal) -> Result<(), DriverError> {
 }
 
 /// Polls (with a short backoff) until group `pgid` has no live member or the
-/// deadline passes; returns whether it is empty.
+/// deadline passes; returns whether it is empty. A poll is `kill(-pgid, 0)`
+/// (no process at all left in the group, zombies included, ends the wait),
+/// then, while the group lingers, a scan for live members: zombies that
+/// their reaper has not collected yet count as gone.
 async fn wait_group_empty(pgid: i32, within: Duration) -> bool {
     let deadline = Instant::now() + within;
-    let mut pause = Duration::from_millis(5);
+    let mut pause = Duration::from_millis(2);
     loop {
-        if live_group_members(pgid).is_empty() {
+        if matches!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH)) || live_group_members(pgid).is_empty() {
             return true;
         }
         let now = Instant::now();

@@ -2,7 +2,7 @@
 //!
 //! A pid alone is not an identity (pids are reused); this module pairs it with
 //! the start time (field 22 of `/proc/PID/stat`, clock ticks since boot). It
-//! only reads `/proc`; it must never signal anything.
+//! only reads `/proc` (and asks `getpgid`); it must never signal anything.
 
 use std::fs;
 
@@ -17,12 +17,17 @@ pub(crate) struct ProcStat {
     pub session: i32,
     /// Start time in clock ticks since boot (field 22).
     pub start_time: u64,
+    /// Threads of the process not yet gone (field 20), its leader included.
+    pub threads: u32,
 }
 
 impl ProcStat {
-    /// True for a process that has exited (zombie or dead) but may still be listed.
+    /// True for a process that has exited (zombie or dead) but may still be
+    /// listed. A zombie *leader* with other threads still running (they
+    /// may be exiting, the leader thread may just have ended first) is not
+    /// dead: its files, a listening socket among them, are still open.
     pub fn is_dead(&self) -> bool {
-        matches!(self.state, 'Z' | 'X' | 'x')
+        matches!(self.state, 'Z' | 'X' | 'x') && self.threads <= 1
     }
 }
 
@@ -36,12 +41,14 @@ pub(crate) fn parse_stat(content: &str) -> Option<ProcStat> {
     let state = fields.first()?.chars().next()?;
     let pgrp = fields.get(5 - 3)?.parse().ok()?;
     let session = fields.get(6 - 3)?.parse().ok()?;
+    let threads = fields.get(20 - 3)?.parse().ok()?;
     let start_time = fields.get(22 - 3)?.parse().ok()?;
     Some(ProcStat {
         state,
         pgrp,
         session,
         start_time,
+        threads,
     })
 }
 
@@ -70,7 +77,11 @@ pub fn pid_alive(pid: i32, start_time: u64) -> bool {
 }
 
 /// Pids of the processes of group `pgid` that have not exited (zombies are
-/// ignored: they can no longer hold a port or write a file). Scans `/proc`.
+/// ignored: they can no longer hold a port or write a file). Lists `/proc`
+/// and asks each process's group with `getpgid`, a system call; only the
+/// group's members have their stat read (for the zombie check). Reading
+/// every process's stat instead costs milliseconds of kernel time per scan
+/// with a few hundred processes.
 pub fn live_group_members(pgid: i32) -> Vec<i32> {
     let mut members = Vec::new();
     if pgid <= 0 {
@@ -83,7 +94,8 @@ pub fn live_group_members(pgid: i32) -> Vec<i32> {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
             continue;
         };
-        if let Some(stat) = read_stat(pid)
+        if nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid))).is_ok_and(|g| g.as_raw() == pgid)
+            && let Some(stat) = read_stat(pid)
             && stat.pgrp == pgid
             && !stat.is_dead()
         {
@@ -106,6 +118,20 @@ mod tests {
         assert_eq!(stat.pgrp, 1234);
         assert_eq!(stat.session, 1234);
         assert_eq!(stat.start_time, 987654);
+        assert_eq!(stat.threads, 1);
+        assert!(!stat.is_dead());
+    }
+
+    #[test]
+    fn a_zombie_is_dead_only_once_its_other_threads_are_gone() {
+        let zombie = |threads: u32| {
+            parse_stat(&format!(
+                "77 (svc) Z 1 77 77 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 {threads} 0 987654 0 0 18446744073709551615"
+            ))
+            .unwrap()
+        };
+        assert!(zombie(1).is_dead());
+        assert!(!zombie(3).is_dead(), "its threads still hold its files");
     }
 
     #[test]

@@ -322,3 +322,63 @@ async fn leftover_from_an_unrecorded_start_is_found_and_stopped() {
     );
     assert!(!pid_file.exists());
 }
+
+/// A process whose main thread ended while another still runs shows `Z` in
+/// `/proc/PID/stat`, yet its files (here a listening socket) are open: it
+/// must count as live, or `stop` would return while the port is still
+/// taken (a multi-threaded service killed by SIGTERM passes through the
+/// same state while its last threads exit).
+#[tokio::test]
+async fn a_zombie_leader_with_a_running_thread_is_still_a_live_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let drv = driver();
+    let port = free_port();
+    let script = format!(
+        "import ctypes, socket, threading\n\
+         s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind(('127.0.0.1', {port})); s.listen()\n\
+         def serve():\n    while True:\n        s.accept()[0].close()\n\
+         threading.Thread(target=serve).start()\n\
+         print('main thread leaves', flush=True)\n\
+         ctypes.CDLL(None).pthread_exit(None)\n"
+    );
+    std::fs::write(dir.path().join("leader.py"), script).unwrap();
+    let handle = drv
+        .start(&spec(dir.path(), "exec python3 leader.py", &[]))
+        .await
+        .unwrap();
+    let _guard = Guard(handle.clone());
+    // The supervisor's only child is python (sh exec'd it); find it once
+    // its main thread is gone.
+    let mut python = None;
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            python = std::fs::read_dir("/proc").unwrap().flatten().find_map(|e| {
+                let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                let rest = &stat[stat.rfind(')')? + 1..];
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                // State (field 3), parent (field 4).
+                (f[1] == handle.pid.to_string() && f[0] == "Z").then_some(pid)
+            });
+            python.is_some()
+        })
+        .await,
+        "log: {}",
+        read(&handle.log_path)
+    );
+    let python = python.unwrap();
+    assert!(
+        !port_closed(port),
+        "the remaining thread of {python} ({:?}) still serves: {}",
+        std::fs::read(format!("/proc/{python}/cmdline")),
+        read(&handle.log_path)
+    );
+    let members = live_group_members(handle.pid);
+    assert!(members.contains(&python), "{python} not in {members:?}");
+    assert!(pid_alive(python, process_start_time(python).unwrap()));
+
+    drv.stop(&handle, Duration::from_secs(5)).await.unwrap();
+    assert!(port_closed(port), "stop returns once the port is free");
+    assert!(no_live_members(handle.pid), "{:?}", live_group_members(handle.pid));
+}
