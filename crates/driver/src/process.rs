@@ -1,9 +1,9 @@
 //! The `process` driver: components as detached, supervised local processes.
 //!
-//! `start` runs `SUPERVISOR --detach ... -- <command>` and waits for it; the
-//! detach process starts the long-lived foreground supervisor (a session and
-//! process-group leader that outlives the CLI) and reports its pid and start
-//! time. A [`ProcessHandle`] is that (pid, start time) pair plus the log and
+//! `start` runs `SUPERVISOR --foreground --report ... -- <command>` through
+//! a double fork (the supervisor is re-parented to init and is a session
+//! and process-group leader from before its exec, so it outlives the CLI)
+//! and reads the pid and start time it reports on a pipe. A [`ProcessHandle`] is that (pid, start time) pair plus the log and
 //! status file paths; it can be stored and used by a later CLI invocation.
 //!
 //! This module must never signal a pid whose start time differs from the
@@ -18,6 +18,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
 
 use crate::DriverError;
@@ -25,7 +26,7 @@ use crate::logs::open_append;
 use crate::procfs::{live_group_members, read_stat};
 use crate::supervisor::{DetachReport, REDACT_ENV, StatusFile, default_status_path};
 
-/// How long `start` waits for the short-lived detach supervisor.
+/// How long `start` waits for the supervisor to report its identity.
 const DETACH_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How long `stop` waits for the group to disappear after SIGKILL.
@@ -159,6 +160,29 @@ async fn wait_group_empty(pgid: i32, within: Duration) -> bool {
     }
 }
 
+/// `pre_exec` hook of [`ProcessDriver::start`]: forks once more and lets
+/// the intermediate exit, so the process that goes on to exec the
+/// supervisor is re-parented to init (which reaps it) and is never the
+/// caller's child; it becomes a session and process-group leader first.
+fn detach_from_caller() -> std::io::Result<()> {
+    // SAFETY: called in the freshly forked, single-threaded child before
+    // exec. fork, setsid and _exit are async-signal-safe, and nothing here
+    // allocates or takes a lock.
+    match unsafe { nix::libc::fork() } {
+        -1 => Err(std::io::Error::last_os_error()),
+        0 => {
+            // SAFETY: as above.
+            if unsafe { nix::libc::setsid() } == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        }
+        // SAFETY: as above; `_exit` skips atexit handlers and buffers,
+        // which belong to the parent.
+        _ => unsafe { nix::libc::_exit(0) },
+    }
+}
+
 fn absolute(path: &Path, what: &str) -> Result<PathBuf, DriverError> {
     std::path::absolute(path).map_err(|source| DriverError::Io {
         context: format!("cannot make the {what} path {} absolute", path.display()),
@@ -214,7 +238,8 @@ impl ProcessDriver {
 
         let mut cmd = Command::new(program);
         cmd.args(leading)
-            .arg("--detach")
+            .arg("--foreground")
+            .arg("--report")
             .arg("--log")
             .arg(&log_path)
             .arg("--status")
@@ -231,9 +256,6 @@ impl ProcessDriver {
             }
             cmd.arg("--pidfile").arg(p);
         }
-        for arg in &self.supervisor {
-            cmd.arg("--reexec").arg(arg);
-        }
         cmd.arg("--").arg(&spec.command);
         cmd.envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let mut names = Vec::new();
@@ -246,20 +268,35 @@ impl ProcessDriver {
         cmd.stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
+            // Do not pin the caller's directory for the component's lifetime.
+            .current_dir("/");
+        // SAFETY: `detach_from_caller` runs between fork and exec and calls
+        // only async-signal-safe functions (fork, setsid, _exit).
+        unsafe {
+            cmd.pre_exec(detach_from_caller);
+        }
 
-        let child = cmd.spawn().map_err(|source| DriverError::Spawn {
+        // `spawn` returns once the supervisor has been executed (or could
+        // not be): the intermediate process exits at once, and the
+        // supervisor, a session leader from before its exec, is not ours.
+        let mut intermediate = cmd.spawn().map_err(|source| DriverError::Spawn {
             what: format!("supervisor {:?} for {who}", program),
             source,
         })?;
-        let output = match tokio::time::timeout(DETACH_TIMEOUT, child.wait_with_output()).await {
-            Ok(Ok(output)) => output,
-            Ok(Err(source)) => {
-                return Err(DriverError::Io {
-                    context: format!("waiting for the supervisor of {who}"),
-                    source,
-                });
-            }
+        let (Some(stdout), Some(mut stderr)) = (intermediate.stdout.take(), intermediate.stderr.take()) else {
+            return Err(DriverError::Supervisor {
+                message: format!("no pipe to the supervisor of {who}"),
+            });
+        };
+        let told = async {
+            let mut line = String::new();
+            let read = BufReader::new(stdout).read_line(&mut line).await;
+            // It exited right after forking: reap it, not leave a zombie.
+            let _ = intermediate.wait().await;
+            (read, line)
+        };
+        let (read, line) = match tokio::time::timeout(DETACH_TIMEOUT, told).await {
+            Ok(r) => r,
             Err(_) => {
                 return Err(DriverError::Supervisor {
                     message: format!(
@@ -269,21 +306,27 @@ impl ProcessDriver {
                 });
             }
         };
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if !output.status.success() {
-            return Err(DriverError::Supervisor {
-                message: format!("starting {who} failed ({}): {}", output.status, stderr.trim()),
+        if let Err(source) = read {
+            return Err(DriverError::Io {
+                context: format!("reading the report of the supervisor of {who}"),
+                source,
             });
         }
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let report: DetachReport = serde_json::from_str(stdout.trim()).map_err(|err| {
-            DriverError::Supervisor {
-                message: format!(
-                    "the supervisor of {who} printed {:?} instead of {{\"pid\":N,\"start_time\":T}} ({err}); is {:?} a greenroom supervisor?",
-                    stdout.trim(),
-                    program
-                ),
-            }
+        if line.is_empty() {
+            // It ended before reporting: what it said is on its stderr,
+            // which its exit has closed.
+            let mut said = Vec::new();
+            let _ = tokio::time::timeout(DETACH_TIMEOUT, stderr.read_to_end(&mut said)).await;
+            return Err(DriverError::Supervisor {
+                message: format!("starting {who} failed: {}", String::from_utf8_lossy(&said).trim()),
+            });
+        }
+        let report: DetachReport = serde_json::from_str(line.trim()).map_err(|err| DriverError::Supervisor {
+            message: format!(
+                "the supervisor of {who} printed {:?} instead of {{\"pid\":N,\"start_time\":T}} ({err}); is {:?} a greenroom supervisor?",
+                line.trim(),
+                program
+            ),
         })?;
         tracing::debug!(
             component = %spec.component,

@@ -1,22 +1,28 @@
 //! The supervisor: the greenroom binary re-executed (hidden `__supervise`
 //! subcommand) to run one component as a detached process.
 //!
-//! Two modes, chained by the process driver:
-//! - `--detach`: short-lived. Spawns `--foreground` with the same options and
-//!   stdio on /dev/null, waits until it has become a session leader, prints
-//!   `{"pid":N,"start_time":T}` and exits 0. The foreground process is thus
-//!   orphaned (re-parented to init), so no zombie is left in the CLI.
-//! - `--foreground`: long-lived. Calls `setsid()` (new session and process
-//!   group: it survives the CLI and its terminal), with `--notify` writes a
-//!   line on its stdout (the detach process's pipe) to say so, runs `sh -c <command>` in
+//! Two modes:
+//! - `--foreground`: long-lived. Calls `setsid()` unless it is a session
+//!   leader already (the process driver's `start` makes it one before its
+//!   exec; a new session and process group survive the CLI and its
+//!   terminal). With `--report` it writes `{"pid":N,"start_time":T}` to
+//!   `--pidfile` and then on its stdout (the caller's pipe), and points
+//!   stdout and stderr at /dev/null; with `--notify` it writes an empty
+//!   line there instead (for `--detach`). Then it runs `sh -c <command>` in
 //!   that group, copies its stdout+stderr line by line into the log file with
 //!   secrets redacted, and when the command exits writes its status file
 //!   (`{"code":N}` or `{"signal":N}`) and exits.
+//! - `--detach`: short-lived, for scripts (the process driver no longer
+//!   uses it). Spawns `--foreground` with the same options and stdio on
+//!   /dev/null, waits until it has become a session leader, prints
+//!   `{"pid":N,"start_time":T}` and exits 0. The foreground process is thus
+//!   orphaned (re-parented to init), so no zombie is left in the caller.
 //!
 //! Options: `--log PATH` (required), `--status PATH` (default `<log>.status`),
-//! `--pidfile PATH` (`--detach` only: the foreground supervisor's
-//! `{"pid":N,"start_time":T}`, written atomically before it is printed, so
-//! a caller killed before reading the report can still find and stop it),
+//! `--pidfile PATH` (with `--detach` or `--report`: the foreground
+//! supervisor's `{"pid":N,"start_time":T}`, written atomically before it is
+//! printed, so a caller killed before reading the report can still find and
+//! stop it),
 //! `--cwd PATH` (default: inherited), `--reexec ARG` (repeatable: program and
 //! leading arguments to start the foreground supervisor; default: this
 //! executable and the arguments that preceded ours), then `--` and the command.
@@ -84,6 +90,7 @@ struct Options {
     status: Option<PathBuf>,
     pidfile: Option<PathBuf>,
     notify: bool,
+    report: bool,
     cwd: Option<PathBuf>,
     reexec: Vec<OsString>,
     command: OsString,
@@ -111,6 +118,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
     let mut status = None;
     let mut pidfile = None;
     let mut notify = false;
+    let mut report = false;
     let mut cwd = None;
     let mut reexec = Vec::new();
     let mut command = None;
@@ -124,6 +132,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
             Some("--status") => status = Some(PathBuf::from(value("--status")?)),
             Some("--pidfile") => pidfile = Some(PathBuf::from(value("--pidfile")?)),
             Some("--notify") => notify = true,
+            Some("--report") => report = true,
             Some("--cwd") => cwd = Some(PathBuf::from(value("--cwd")?)),
             Some("--reexec") => reexec.push(value("--reexec")?),
             Some("--") => {
@@ -142,6 +151,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
         status,
         pidfile,
         notify,
+        report,
         cwd,
         reexec,
         command: command.ok_or("missing -- COMMAND")?,
@@ -157,7 +167,7 @@ pub fn supervise_main(args: Vec<OsString>) -> i32 {
         Err(err) => {
             eprintln!("greenroom supervisor: {err}");
             eprintln!(
-                "usage: --detach|--foreground --log PATH [--status PATH] [--cwd PATH] [--reexec ARG]... -- COMMAND"
+                "usage: --detach|--foreground [--report] --log PATH [--status PATH] [--pidfile PATH] [--cwd PATH] [--reexec ARG]... -- COMMAND"
             );
             return 2;
         }
@@ -319,6 +329,53 @@ fn detach(options: &Options, own_args: &[OsString]) -> i32 {
     0
 }
 
+/// `--report`: writes our identity to the `--pidfile` (if any), then as a
+/// line on stdout (a pipe to the caller), then points stdout and stderr at
+/// /dev/null: the caller stops reading once it has the line, and nothing
+/// may fail later for want of a reader. False when the caller cannot be
+/// told (it then never learns of us: better not to run at all).
+fn report_self(options: &Options, pid: i32) -> bool {
+    let Some(stat) = read_stat(pid) else {
+        eprintln!("greenroom supervisor: cannot read /proc/{pid}/stat for its start time");
+        return false;
+    };
+    let report = DetachReport {
+        pid,
+        start_time: stat.start_time,
+    };
+    let line = match serde_json::to_string(&report) {
+        Ok(line) => line,
+        Err(err) => {
+            eprintln!("greenroom supervisor: cannot encode report: {err}");
+            return false;
+        }
+    };
+    if let Some(path) = &options.pidfile
+        && let Err(err) = write_atomic(path, line.as_bytes())
+    {
+        // Reported, not fatal: the caller still gets the identity below.
+        eprintln!("greenroom supervisor: cannot write pid file {}: {err}", path.display());
+    }
+    {
+        let mut stdout = std::io::stdout().lock();
+        if let Err(err) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+            eprintln!("greenroom supervisor: cannot report pid {pid}: {err}");
+            if let Some(path) = &options.pidfile {
+                let _ = std::fs::remove_file(path);
+            }
+            return false;
+        }
+    }
+    match std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+        Ok(null) => {
+            let _ = nix::unistd::dup2_stdout(&null);
+            let _ = nix::unistd::dup2_stderr(&null);
+        }
+        Err(err) => eprintln!("greenroom supervisor: cannot open /dev/null: {err}"),
+    }
+    true
+}
+
 /// Secret values named by `GREENROOM_REDACT`, and the names to strip from the
 /// command's environment.
 fn secrets_from_env() -> (Vec<String>, Vec<String>) {
@@ -356,10 +413,16 @@ fn write_status(path: &Path, status: &StatusFile) {
 }
 
 fn foreground(options: &Options) -> i32 {
-    if let Err(err) = nix::unistd::setsid() {
-        // Already a session leader or similar: keep going, stop() still
-        // signals the pid's group.
+    let me = nix::unistd::getpid();
+    // The process driver's start() makes us a session leader before exec.
+    if nix::unistd::getsid(None) != Ok(me)
+        && let Err(err) = nix::unistd::setsid()
+    {
+        // Keep going: stop() still signals the pid's group.
         eprintln!("greenroom supervisor: setsid failed: {err}");
+    }
+    if options.report && !report_self(options, me.as_raw()) {
+        return 1;
     }
     if options.notify {
         // The `--detach` process waits for this line; nothing else is ever
