@@ -307,26 +307,27 @@ fn detach(options: &Options, own_args: &[OsString]) -> i32 {
     };
     // Not waited for: when we exit it is re-parented to init, which reaps it.
     drop(child);
-    let report = DetachReport { pid, start_time };
-    let line = match serde_json::to_string(&report) {
-        Ok(line) => line,
-        Err(err) => {
-            eprintln!("greenroom supervisor: cannot encode report: {err}");
-            return 1;
-        }
-    };
-    if let Some(path) = &options.pidfile
-        && let Err(err) = write_atomic(path, line.as_bytes())
-    {
-        // Reported, not fatal: the caller still gets the identity below.
-        eprintln!("greenroom supervisor: cannot write pid file {}: {err}", path.display());
-    }
-    let mut stdout = std::io::stdout().lock();
-    if let Err(err) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
-        eprintln!("greenroom supervisor: cannot report pid {pid}: {err}");
+    if let Err(err) = publish(&DetachReport { pid, start_time }, options.pidfile.as_deref()) {
+        eprintln!("greenroom supervisor: {err}");
         return 1;
     }
     0
+}
+
+/// Writes a supervisor's identity to the pid file (if any; a failure there
+/// is reported, not fatal: the caller still gets the line), then as a line
+/// on stdout. Errs when the caller could not be told.
+fn publish(report: &DetachReport, pidfile: Option<&Path>) -> Result<(), String> {
+    let line = serde_json::to_string(report).map_err(|err| format!("cannot encode report: {err}"))?;
+    if let Some(path) = pidfile
+        && let Err(err) = write_atomic(path, line.as_bytes())
+    {
+        eprintln!("greenroom supervisor: cannot write pid file {}: {err}", path.display());
+    }
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")
+        .and_then(|()| stdout.flush())
+        .map_err(|err| format!("cannot report pid {}: {err}", report.pid))
 }
 
 /// `--report`: writes our identity to the `--pidfile` (if any), then as a
@@ -343,28 +344,12 @@ fn report_self(options: &Options, pid: i32) -> bool {
         pid,
         start_time: stat.start_time,
     };
-    let line = match serde_json::to_string(&report) {
-        Ok(line) => line,
-        Err(err) => {
-            eprintln!("greenroom supervisor: cannot encode report: {err}");
-            return false;
+    if let Err(err) = publish(&report, options.pidfile.as_deref()) {
+        eprintln!("greenroom supervisor: {err}");
+        if let Some(path) = &options.pidfile {
+            let _ = std::fs::remove_file(path);
         }
-    };
-    if let Some(path) = &options.pidfile
-        && let Err(err) = write_atomic(path, line.as_bytes())
-    {
-        // Reported, not fatal: the caller still gets the identity below.
-        eprintln!("greenroom supervisor: cannot write pid file {}: {err}", path.display());
-    }
-    {
-        let mut stdout = std::io::stdout().lock();
-        if let Err(err) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
-            eprintln!("greenroom supervisor: cannot report pid {pid}: {err}");
-            if let Some(path) = &options.pidfile {
-                let _ = std::fs::remove_file(path);
-            }
-            return false;
-        }
+        return false;
     }
     match std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
         Ok(null) => {
