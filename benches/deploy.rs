@@ -20,8 +20,10 @@
 //! Everything runs on 127.0.0.1 and the benchmark stops what it started.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
+
+mod common;
+use common::{StopOnDrop, greenroom, run};
 
 const REPOS: [&str; 9] = [
     "packit-service",
@@ -34,24 +36,6 @@ const REPOS: [&str; 9] = [
     "packit-service-centosmsg",
     "packit-service-fedmsg",
 ];
-
-fn greenroom() -> &'static str {
-    env!("CARGO_BIN_EXE_greenroom")
-}
-
-fn run(config: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(greenroom())
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run greenroom: {e}"));
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn write_config(dir: &Path) -> PathBuf {
     let exe = greenroom::quickstart::shell_quote(greenroom());
@@ -87,19 +71,6 @@ fn stats(name: &str, unit: &str, mut xs: Vec<f64>) -> String {
         xs[0],
         xs[n - 1]
     )
-}
-
-/// Runs `greenroom stop --env ENV` when dropped.
-struct StopOnDrop<'a>(&'a Path, &'static str);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        let _ = Command::new(greenroom())
-            .arg("--config")
-            .arg(self.0)
-            .args(["stop", "--env", self.1])
-            .output();
-    }
 }
 
 fn main() {

@@ -183,6 +183,18 @@ fn detach_from_caller() -> std::io::Result<()> {
     }
 }
 
+/// Removes `path`; one that is already missing is fine.
+fn remove_if_present(path: &Path, what: &str) -> Result<(), DriverError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(DriverError::Io {
+            context: format!("cannot remove the {what} {}", path.display()),
+            source,
+        }),
+    }
+}
+
 fn absolute(path: &Path, what: &str) -> Result<PathBuf, DriverError> {
     std::path::absolute(path).map_err(|source| DriverError::Io {
         context: format!("cannot make the {what} path {} absolute", path.display()),
@@ -225,16 +237,7 @@ impl ProcessDriver {
             source,
         })?;
         // A status left by a previous run would make the new one look exited.
-        match std::fs::remove_file(&status_path) {
-            Ok(()) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(DriverError::Io {
-                    context: format!("cannot remove old status file {}", status_path.display()),
-                    source,
-                });
-            }
-        }
+        remove_if_present(&status_path, "old status file")?;
 
         let mut cmd = Command::new(program);
         cmd.args(leading)
@@ -383,16 +386,7 @@ impl ProcessDriver {
                 None
             }
         };
-        match std::fs::remove_file(pid_file) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(DriverError::Io {
-                    context: format!("cannot remove the pid file {}", pid_file.display()),
-                    source,
-                });
-            }
-        }
+        remove_if_present(pid_file, "pid file")?;
         Ok(stopped)
     }
 
